@@ -1,0 +1,148 @@
+"""The interface every method shares, as PEFT's tuners do: wrap a frozen base model, expose
+trainable parameters, export/load the tensors the method keeps, and run the model for
+training (`forward`) and for generation (`prefill`, then `step` one token at a time).
+
+The base class is a complete implementation for methods that only change weights
+(finetune, finetune-top2, adapter): the model runs as it is. Methods that add activations
+(prefix, embedding-only, infix) override `prefix_cache` and `virtual_len`, or `forward` and
+`prefill` where they need a different layout.
+"""
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+
+from ..examples import positions
+
+
+@dataclass
+class MethodConfig:
+    """Everything that defines a method's trainable part (saved next to its tensors)."""
+
+    method: str
+    prefix_len: int = 10  # P: virtual tokens (prefix, embedding, infix)
+    mid_dim: int = 512  # hidden size of the reparametrization MLP (paper: 512 / 800)
+    reparam: bool = True  # P = MLP(P') during training; False optimizes P directly
+    init_text: str | None = None  # initialize P from the model's activations on real words
+    adapter_fraction: float = 0.001  # adapters sized to this fraction of the base parameters
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self):
+        return asdict(self)
+
+
+@dataclass
+class DecodeState:
+    """What generation carries from one step to the next, for a batch of rows (beams included)."""
+
+    cache: object  # a transformers Cache
+    attention_mask: torch.Tensor  # decoder-only: over cache + tokens; enc-dec: over encoder keys
+    next_position: torch.Tensor | None = None  # decoder-only: position id of the next token, (B,)
+    encoder_outputs: object = None  # enc-dec: BaseModelOutput of the encoder
+
+    def select(self, index: torch.Tensor) -> "DecodeState":
+        """Keep rows `index` (in that order): reorders beams or repeats rows for expansion."""
+        self.cache.reorder_cache(index)
+        self.attention_mask = self.attention_mask.index_select(0, index)
+        if self.next_position is not None:
+            self.next_position = self.next_position.index_select(0, index)
+        if self.encoder_outputs is not None:
+            self.encoder_outputs.last_hidden_state = self.encoder_outputs.last_hidden_state.index_select(0, index)
+        return self
+
+
+class Method(nn.Module):
+    """A frozen base model plus whatever one method trains. Subclasses set `name`."""
+
+    name = "base"
+    virtual_len = 0  # positions the method places before the source (P for prefix)
+
+    def __init__(self, model, tokenizer, config: MethodConfig):
+        super().__init__()
+        self.model = model
+        self.tokenizer = tokenizer
+        self.config = config
+        self.encoder_decoder = bool(model.config.is_encoder_decoder)
+        model.requires_grad_(False)
+
+    # ----- what trains and what is kept -----
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        return [p for p in self.parameters() if p.requires_grad]
+
+    def exported(self) -> dict[str, torch.Tensor]:
+        """The tensors that define the trained method (what `save` writes). Subclasses define it."""
+        raise NotImplementedError
+
+    def load_exported(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Inverse of `exported`: afterwards the method computes what it computed when saved."""
+        raise NotImplementedError
+
+    def num_exported(self) -> int:
+        """Parameters the method keeps per task (the paper's "% of parameters")."""
+        return sum(t.numel() for t in self.exported().values())
+
+    def base_parameters(self) -> int:
+        return sum(p.numel() for p in self.model.parameters())
+
+    # ----- hooks for activation methods -----
+    def prefix_cache(self, batch_size: int):
+        """A Cache already holding the method's per-layer keys/values, or None."""
+        return None
+
+    # ----- running the model -----
+    def forward(self, batch: dict):
+        """Run the model on a batch from `examples.collate`; returns its output (`.loss` with labels)."""
+        b = batch["input_ids"].shape[0]
+        cache = self.prefix_cache(b)
+        if self.encoder_decoder:
+            return self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                              labels=batch.get("labels"), past_key_values=cache, use_cache=False)
+        mask = self._with_virtual(batch["attention_mask"])
+        return self.model(input_ids=batch["input_ids"], attention_mask=mask,
+                          position_ids=positions(batch["attention_mask"], self.virtual_len),
+                          labels=batch.get("labels"), past_key_values=cache, use_cache=cache is not None)
+
+    @torch.no_grad()
+    def prefill(self, batch: dict):
+        """Run the sources of a batch (no labels); return (logits of the first target token, state)."""
+        b = batch["input_ids"].shape[0]
+        cache = self.prefix_cache(b)
+        if self.encoder_decoder:
+            from transformers import DynamicCache, EncoderDecoderCache
+
+            cache = cache or EncoderDecoderCache(DynamicCache(), DynamicCache())
+            encoder_outputs = self.model.get_encoder()(input_ids=batch["input_ids"],
+                                                       attention_mask=batch["attention_mask"])
+            state = DecodeState(cache, batch["attention_mask"], encoder_outputs=encoder_outputs)
+            start = torch.full((b,), self.model.config.decoder_start_token_id, dtype=torch.long)
+            return self.step(state, start), state
+        from transformers import DynamicCache
+
+        cache = cache if cache is not None else DynamicCache()
+        mask = self._with_virtual(batch["attention_mask"])
+        pos = positions(batch["attention_mask"], self.virtual_len)
+        out = self.model(input_ids=batch["input_ids"], attention_mask=mask, position_ids=pos,
+                         past_key_values=cache, use_cache=True)
+        state = DecodeState(out.past_key_values, mask, next_position=pos[:, -1] + 1)
+        return out.logits[:, -1], state
+
+    @torch.no_grad()
+    def step(self, state: DecodeState, tokens: torch.Tensor) -> torch.Tensor:
+        """Feed one token per row (B,); update `state` in place; return next-token logits (B, V)."""
+        if self.encoder_decoder:
+            out = self.model(encoder_outputs=state.encoder_outputs, attention_mask=state.attention_mask,
+                             decoder_input_ids=tokens[:, None], past_key_values=state.cache, use_cache=True)
+            state.cache = out.past_key_values
+            return out.logits[:, -1]
+        state.attention_mask = torch.cat([state.attention_mask, state.attention_mask.new_ones(len(tokens), 1)], 1)
+        out = self.model(input_ids=tokens[:, None], attention_mask=state.attention_mask,
+                         position_ids=state.next_position[:, None], past_key_values=state.cache, use_cache=True)
+        state.cache = out.past_key_values
+        state.next_position = state.next_position + 1
+        return out.logits[:, -1]
+
+    def _with_virtual(self, mask: torch.Tensor) -> torch.Tensor:
+        if not self.virtual_len:
+            return mask
+        return torch.cat([mask.new_ones(mask.shape[0], self.virtual_len), mask], dim=1)

