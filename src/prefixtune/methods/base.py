@@ -115,7 +115,8 @@ class Method(nn.Module):
             encoder_outputs = self.model.get_encoder()(input_ids=batch["input_ids"],
                                                        attention_mask=batch["attention_mask"])
             state = DecodeState(cache, batch["attention_mask"], encoder_outputs=encoder_outputs)
-            start = torch.full((b,), self.model.config.decoder_start_token_id, dtype=torch.long)
+            start = torch.full((b,), self.model.config.decoder_start_token_id, dtype=torch.long,
+                               device=batch["input_ids"].device)
             return self.step(state, start), state
         from transformers import DynamicCache
 
