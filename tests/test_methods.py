@@ -1,0 +1,260 @@
+"""Every method behind `Method`: what trains, what stays frozen, sizes, export, and decode == train."""
+
+import importlib
+
+import pytest
+import torch
+
+from prefixtune.checkpoint import load_method, save_method
+from prefixtune.errors import InputError
+from prefixtune.examples import IGNORE, collate, encode_pair, positions
+from prefixtune.methods import MethodConfig, build
+from prefixtune.methods.adapter import adapter_count, adapter_sites, bottleneck_size
+from prefixtune.methods.finetune import top_layers
+from prefixtune.methods.infix import kv_shape
+from prefixtune.models import load_model
+
+MODELS = ["tiny-gpt2", "tiny-llama", "tiny-bart"]
+P, MID = 3, 16
+
+
+def _prefix_available():
+    try:
+        importlib.import_module("prefixtune.methods.prefix")
+        return True
+    except Exception:  # not written yet (or broken): tested by its own author
+        return False
+
+
+METHODS = ["adapter", "embedding", "infix", "finetune", "finetune-top2"] + (["prefix"] if _prefix_available() else [])
+CASES = [(n, m) for n in MODELS for m in METHODS if not (m == "infix" and n == "tiny-bart")]
+
+PAIRS = [("name[Aromi] food[Chinese] area[city centre]", "Aromi serves Chinese food."),
+         ("name[Bo]", "Bo is a pub in the city."),
+         ("x", "ok")]
+
+
+def setup(name, method, **kw):
+    torch.manual_seed(1)
+    model, tok = load_model(name)
+    config = MethodConfig(method, prefix_len=P, mid_dim=MID, adapter_fraction=0.03, **kw)
+    return build(model, tok, config), tok
+
+
+def batches(tok, encoder_decoder):
+    pairs = [encode_pair(tok, s, t, encoder_decoder) for s, t in PAIRS]
+    train = collate(pairs, tok.pad_token_id, encoder_decoder)
+    decode = collate([(s, []) for s, _ in pairs], tok.pad_token_id, encoder_decoder)
+    return train, decode
+
+
+def train_steps(method, batch, steps=3):
+    opt = torch.optim.AdamW(method.trainable_parameters(), lr=1e-2)
+    method.train()
+    for _ in range(steps):
+        method(batch).loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=False)
+    method.eval()
+
+
+def expected_trained(method):
+    """Names (in method.named_parameters()) that must train."""
+    names = {id(p): n for n, p in method.named_parameters()}
+    if method.name == "finetune":
+        return {names[id(p)] for p in method.model.parameters()}
+    if method.name == "finetune-top2":
+        return {names[id(p)] for layer in top_layers(method.model)[-2:] for p in layer.parameters()}
+    return {n for n in names.values() if not n.startswith("model.")}
+
+
+@pytest.mark.parametrize("name,method", CASES)
+def test_only_method_parameters_train(name, method):
+    m, tok = setup(name, method)
+    train, _ = batches(tok, m.encoder_decoder)
+    before = {n: p.detach().clone() for n, p in m.named_parameters()}
+    trained = expected_trained(m)
+    assert trained and {n for n, p in m.named_parameters() if p.requires_grad} == trained
+    m.train()
+    m(train).loss.backward()
+    assert {n for n, p in m.named_parameters() if p.grad is not None} == trained
+    assert any(p.grad.abs().sum() > 0 for p in m.trainable_parameters())
+    m.zero_grad(set_to_none=False)
+    train_steps(m, train)
+    after = dict(m.named_parameters())
+    for n, old in before.items():
+        if n not in trained:
+            assert torch.equal(after[n], old), f"{n} changed"
+    assert any(not torch.equal(after[n], before[n]) for n in trained)
+
+
+def test_infix_is_decoder_only():
+    with pytest.raises(InputError, match="decoder-only"):
+        setup("tiny-bart", "infix")
+
+
+@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("method", ["adapter", "embedding", "infix", "finetune", "finetune-top2"])
+@pytest.mark.parametrize("reparam", [True, False])
+def test_trainable_count_formula(name, method, reparam):
+    if method == "infix" and name == "tiny-bart":
+        return
+    m, _ = setup(name, method, reparam=reparam)
+    cfg = m.model.config
+    d = cfg.hidden_size
+    if method == "adapter":
+        expected = exported = adapter_count(len(adapter_sites(m.model)), d, m.size)
+        layers = cfg.num_hidden_layers * (2 if m.encoder_decoder else 1)  # BART: encoder + decoder
+        assert len(adapter_sites(m.model)) == 2 * layers
+    elif method in ("embedding", "infix"):
+        if method == "embedding":
+            width = d
+        else:
+            layers, kv_heads, head_dim = kv_shape(cfg)
+            width = layers * 2 * kv_heads * head_dim
+        exported = P * width
+        expected = P * d + (d * MID + MID) + (MID * width + width) if reparam else P * width
+    elif method == "finetune":
+        expected = exported = m.base_parameters()
+    else:
+        expected = exported = sum(p.numel() for layer in top_layers(m.model)[-2:] for p in layer.parameters())
+    assert sum(p.numel() for p in m.trainable_parameters()) == expected
+    assert m.num_exported() == exported
+
+
+def smollm2_config():
+    """SmolLM2-135M's architecture (GGUF metadata), built on the meta device: sizes without weights."""
+    from transformers import LlamaConfig
+
+    return LlamaConfig(vocab_size=49152, hidden_size=576, intermediate_size=1536, num_hidden_layers=30,
+                       num_attention_heads=9, num_key_value_heads=3, tie_word_embeddings=True)
+
+
+@pytest.mark.parametrize("fraction,rel_tol", [(0.001, 0.25), (0.03, 0.01)])
+def test_adapter_fraction_smollm2(fraction, rel_tol):
+    """Closest achievable: within half a bottleneck unit (sites * (2d+1) params) of the target.
+    On SmolLM2 one unit is 0.051% of the model, so 0.1% lands at 0.077% (r=1; r=2 gives 0.128%)."""
+    from transformers import LlamaForCausalLM
+
+    from prefixtune.methods.adapter import Adapter
+
+    with torch.device("meta"):
+        model = LlamaForCausalLM(smollm2_config())
+    m = Adapter(model, None, MethodConfig("adapter", adapter_fraction=fraction))
+    base, count = m.base_parameters(), sum(p.numel() for p in m.trainable_parameters())
+    assert 134_000_000 < base < 135_000_000
+    sites, d = len(adapter_sites(model)), 576
+    assert sites == 60 and count == adapter_count(sites, d, m.size)
+    target = fraction * base
+    assert abs(count - target) <= sites * (2 * d + 1) / 2
+    assert abs(count / base - fraction) <= rel_tol * fraction
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_adapter_size_is_closest_on_tiny(name):
+    model, _ = load_model(name)
+    base = sum(p.numel() for p in model.parameters())
+    sites, d = len(adapter_sites(model)), model.config.hidden_size
+    for fraction in (0.001, 0.03, 0.2):
+        r = bottleneck_size(base, sites, d, fraction)
+        err = abs(adapter_count(sites, d, r) - fraction * base)
+        assert r >= 1 and all(err <= abs(adapter_count(sites, d, x) - fraction * base) for x in (r - 1, r + 1) if x >= 1)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_adapter_starts_as_base_model(name):
+    model, tok = load_model(name)
+    train, _ = batches(tok, model.config.is_encoder_decoder)
+    kw = {k: train[k] for k in ("input_ids", "attention_mask", "labels")}
+    if not model.config.is_encoder_decoder:
+        kw["position_ids"] = positions(train["attention_mask"])
+    base = model(**kw).logits
+    m = build(model, tok, MethodConfig("adapter", adapter_fraction=0.03))
+    assert torch.equal(m(train).logits, base)
+
+
+@pytest.mark.parametrize("name", ["tiny-gpt2", "tiny-llama"])
+@pytest.mark.parametrize("reparam", [True, False])
+def test_embedding_init_text_is_prepended_words(name, reparam):
+    words = "table-to-text:"
+    with pytest.warns(UserWarning, match="prefix_len"):  # the text defines P, as in prefix.py
+        m, tok = setup(name, "embedding", reparam=reparam, init_text=words)
+    train, _ = batches(tok, False)
+    ids = tok(words, add_special_tokens=False)["input_ids"]
+    n, b = len(ids), len(train["input_ids"])
+    assert m.config.prefix_len == n == m.tokens().shape[0]
+    prefixed = torch.cat([torch.tensor(ids).expand(b, n), train["input_ids"]], 1)
+    mask = torch.cat([torch.ones(b, n, dtype=torch.long), train["attention_mask"]], 1)
+    pos = torch.cat([torch.arange(n).expand(b, n), positions(train["attention_mask"], n)], 1)
+    with torch.no_grad():
+        want = m.model(input_ids=prefixed, attention_mask=mask, position_ids=pos).logits[:, n:]
+        got = m(train).logits
+    keep = train["attention_mask"].bool()
+    torch.testing.assert_close(got[keep], want[keep], atol=1e-4 if reparam else 1e-6, rtol=1e-4)
+
+
+@pytest.mark.parametrize("name,method", CASES)
+def test_export_roundtrip(name, method, tmp_path):
+    """exported() -> weights.safetensors -> a freshly built method (own random init) -> same logits."""
+    m, tok = setup(name, method)
+    train, _ = batches(tok, m.encoder_decoder)
+    train_steps(m, train, steps=2)
+    save_method(m, tmp_path, {"model": name})
+    fresh = load_method(tmp_path)
+    with torch.no_grad():
+        torch.testing.assert_close(fresh(train).logits, m(train).logits, atol=1e-6, rtol=1e-5)
+    assert fresh.num_exported() == m.num_exported()
+
+
+@pytest.mark.parametrize("name,method", CASES)
+def test_prefill_step_match_forward(name, method):
+    m, tok = setup(name, method, init_text=None)
+    train, decode = batches(tok, m.encoder_decoder)
+    train_steps(m, train, steps=1)  # non-trivial method state (e.g. adapters' up != 0)
+    with torch.no_grad():
+        full = m(train).logits
+        logits, state = m.prefill(decode)
+        if m.encoder_decoder:
+            labels = train["labels"]
+            inputs = labels.masked_fill(labels == IGNORE, tok.pad_token_id)
+            valid = torch.cat([torch.ones(len(labels), 1, dtype=torch.bool), labels[:, :-1] != IGNORE], 1)
+            want = full
+        else:
+            start = train["source_len"]
+            inputs = train["input_ids"][:, start:]
+            valid = train["attention_mask"][:, start - 1:-1].bool()  # logits at column start-1+t
+            want = full[:, start - 1:]
+        for t in range(inputs.shape[1]):
+            if t:
+                logits = m.step(state, inputs[:, t - 1])
+            rows = valid[:, t]
+            torch.testing.assert_close(logits[rows], want[rows, t], atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("name,method", [c for c in CASES if c[0] != "tiny-bart"])
+def test_loss_is_over_aligned_logits(name, method):
+    """forward's logits line up with input_ids (virtual positions dropped) and .loss is their LM loss."""
+    m, tok = setup(name, method)
+    train, _ = batches(tok, False)
+    with torch.no_grad():
+        out = m(train)
+    assert out.logits.shape[:2] == train["input_ids"].shape
+    want = torch.nn.functional.cross_entropy(out.logits[:, :-1].flatten(0, 1), train["labels"][:, 1:].flatten(),
+                                             ignore_index=IGNORE)
+    torch.testing.assert_close(out.loss, want)
+
+
+@pytest.mark.parametrize("name,shape", [("tiny-gpt2", (2, 2, 4, P, 8)), ("tiny-llama", (2, 2, 2, P, 8))])
+def test_infix_sits_between_source_and_sep(name, shape):
+    """x never sees the infix (its logits are the frozen model's); SEP and y do; GQA-shaped KV."""
+    m, tok = setup(name, "infix")
+    assert m.exported()["infix"].shape == shape  # (layers, 2, kv_heads, P, head_dim): 2 kv heads for Llama
+    train, _ = batches(tok, False)
+    mask, cut = train["attention_mask"], train["source_len"] - 1
+    with torch.no_grad():
+        got = m(train).logits
+        base = m.model(input_ids=train["input_ids"], attention_mask=mask, position_ids=positions(mask)).logits
+    x = mask[:, :cut].bool()
+    torch.testing.assert_close(got[:, :cut][x], base[:, :cut][x])
+    # SEP (whose logits predict y_1) attends to the infix: every row's first-target prediction changes.
+    assert ((got[:, cut] - base[:, cut]).abs().amax(-1) > 1e-3).all()
