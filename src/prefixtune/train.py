@@ -1,0 +1,365 @@
+"""`prefixtune train`: one training loop for every method.
+
+AdamW over `method.trainable_parameters()`, linear warm-up then linear decay
+(`transformers.get_linear_schedule_with_warmup`), gradient accumulation, gradient clipping,
+loss on target tokens only (the `examples.collate` layout).
+
+Output (written by `train(method, examples, hparams, out_dir)`):
+    OUT/                  appears only when training completes (`files.atomic_dir`):
+        weights.safetensors, method.json   (see `prefixtune.checkpoint`)
+        log.jsonl          one line per optimizer step: step, epoch, loss, lr, seconds
+    OUT.partial/          exists only while training runs or after it was interrupted:
+        checkpoint.pt      trainable tensors, optimizer, scheduler, RNG states, step (every
+                           --save-every optimizer steps, written atomically)
+        log.jsonl          the log so far
+Running the same command again with the same --out resumes from OUT.partial/checkpoint.pt;
+on the CPU the final tensors are bit-identical to those of an uninterrupted run.
+
+Reproducibility: the order of examples in epoch e is `randperm` of a torch.Generator seeded
+with (seed, e), so optimizer step s always sees the same examples: the sampler position is
+just the step. Dropout draws from the global torch RNG, whose state the checkpoint keeps.
+"""
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import random
+import shutil
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from .errors import InputError, where
+from .examples import Limits, collate, encode_pair
+from .files import atomic_dir, atomic_path, read_jsonl
+
+# Test hook: SIGKILL this process right after optimizer step N (a real kill: no cleanup runs).
+KILL_ENV = "PREFIXTUNE_TEST_KILL_AT_STEP"
+
+
+@dataclass
+class Hparams:
+    """Training hyper-parameters (stored in method.json under `hparams`)."""
+
+    epochs: int = 10
+    max_steps: int | None = None  # optimizer steps; wins over epochs when set
+    lr: float = 5e-5
+    batch_size: int = 5
+    grad_accum: int = 1
+    warmup_steps: int = 0
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0  # as the paper's transformers Trainer; 0 turns clipping off
+    seed: int = 0
+    save_every: int = 500  # checkpoint every N optimizer steps; 0: never
+    max_source_len: int = 256
+    max_target_len: int = 128
+    device: str = "auto"  # auto: cuda when present, else cpu
+
+    def check(self):
+        """InputError for values no run can use."""
+        for name in ("epochs", "batch_size", "grad_accum", "max_source_len", "max_target_len"):
+            if getattr(self, name) <= 0:
+                raise InputError(f"--{name.replace('_', '-')} must be positive (got {getattr(self, name)})")
+        if self.max_steps is not None and self.max_steps <= 0:
+            raise InputError(f"--max-steps must be positive (got {self.max_steps})")
+        for name in ("warmup_steps", "weight_decay", "max_grad_norm", "save_every"):
+            if getattr(self, name) < 0:
+                raise InputError(f"--{name.replace('_', '-')} must not be negative (got {getattr(self, name)})")
+        if not self.lr > 0:
+            raise InputError(f"--lr must be positive (got {self.lr})")
+
+
+def read_examples(path) -> list[tuple[str, str]]:
+    """(source, target) pairs of a training JSONL file; InputError naming file:line if bad."""
+    pairs = []
+    for line, row in read_jsonl(path, required=("source", "target")):
+        for key in ("source", "target"):
+            if not isinstance(row[key], str):
+                raise InputError(f"{where(path, line)}: '{key}' must be a string")
+        pairs.append((row["source"], row["target"]))
+    if not pairs:
+        raise InputError(f"{path}: no training examples (empty file)")
+    return pairs
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        return torch.device(name)
+    except RuntimeError as e:
+        raise InputError(f"--device: {e}") from None
+
+
+def make_optimizer(params, hp: Hparams, total_steps: int):
+    """AdamW and the linear warm-up/decay schedule used by `train` (and bench/train_step.py)."""
+    from transformers import get_linear_schedule_with_warmup
+
+    optimizer = torch.optim.AdamW(params, lr=hp.lr, weight_decay=hp.weight_decay)
+    scheduler = get_linear_schedule_with_warmup(optimizer, hp.warmup_steps, total_steps)
+    return optimizer, scheduler
+
+
+def to_device(batch: dict, device) -> dict:
+    return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
+    """The example order of one epoch: a pure function of (seed, epoch)."""
+    g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return torch.randperm(n, generator=g).tolist()
+
+
+def plan(n: int, hp: Hparams) -> tuple[int, int]:
+    """(optimizer steps per epoch, total optimizer steps)."""
+    batches = math.ceil(n / hp.batch_size)
+    per_epoch = math.ceil(batches / hp.grad_accum)
+    return per_epoch, hp.max_steps if hp.max_steps is not None else hp.epochs * per_epoch
+
+
+def step_batches(step: int, n: int, hp: Hparams, per_epoch: int, cache: dict) -> tuple[int, list[list[int]]]:
+    """(epoch, example indices of each micro-batch) of optimizer step `step` (0-based)."""
+    epoch, k = divmod(step, per_epoch)
+    if epoch not in cache:
+        cache.clear()
+        cache[epoch] = epoch_order(n, hp.seed, epoch)
+    order = cache[epoch]
+    first = k * hp.grad_accum * hp.batch_size
+    last = min(first + hp.grad_accum * hp.batch_size, n)
+    return epoch, [order[i:min(i + hp.batch_size, last)] for i in range(first, last, hp.batch_size)]
+
+
+def fingerprint(method, examples, hp: Hparams, info: dict) -> str:
+    """What must match for a checkpoint to resume this run (not save_every or device)."""
+    h = hashlib.sha256()
+    hp_dict = {k: v for k, v in dataclasses.asdict(hp).items() if k not in ("save_every", "device")}
+    h.update(json.dumps([info.get("model"), method.config.to_dict(), hp_dict], sort_keys=True).encode())
+    for source, target in examples:
+        h.update(json.dumps([source, target]).encode())
+    return h.hexdigest()
+
+
+def rng_state() -> dict:
+    state = {"torch": torch.get_rng_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict):
+    torch.set_rng_state(state["torch"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def trainable_named(method) -> dict:
+    return {n: p for n, p in method.named_parameters() if p.requires_grad}
+
+
+def save_checkpoint(path: Path, method, optimizer, scheduler, step, seconds, loss, print_=None):
+    state = {
+        "step": step,
+        "seconds": seconds,
+        "loss": loss,
+        "params": {n: p.detach().cpu() for n, p in trainable_named(method).items()},
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "rng": rng_state(),
+        "fingerprint": print_,
+    }
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def load_checkpoint(path: Path, method, optimizer, scheduler, print_) -> dict:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:  # any unreadable file: say which, and how to start over
+        raise InputError(f"{path}: unreadable checkpoint ({e}); delete it to start over") from None
+    if state.get("fingerprint") != print_:
+        raise InputError(f"{path}: checkpoint of a different run (model, method, hyper-parameters or "
+                         "data differ); delete its folder or choose another --out")
+    params = trainable_named(method)
+    if set(params) != set(state["params"]):
+        raise InputError(f"{path}: checkpoint tensors do not match the method's trainable parameters")
+    with torch.no_grad():
+        for n, p in params.items():
+            p.copy_(state["params"][n])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    set_rng_state(state["rng"])
+    return state
+
+
+def train(method, examples, hparams: Hparams, out_dir, info: dict | None = None) -> dict:
+    """Train `method` on `examples` ((source, target) text pairs); write OUT (see module doc).
+
+    `info` is added to method.json (`info["model"]` names the base model for `load_method`;
+    default: the model's `name_or_path`). Seed the RNG before building the method (as `run` does)
+    for a reproducible initialization. Returns the method.json dict. The method is left trained,
+    in eval mode, on the device it trained on.
+    """
+    from .checkpoint import save_method
+
+    hp = hparams
+    hp.check()
+    out = Path(out_dir)
+    partial = out.with_name(out.name + ".partial")
+    info = dict(info or {})
+    info.setdefault("model", method.model.config.name_or_path)
+    examples = [tuple(e) if not isinstance(e, dict) else (e["source"], e["target"]) for e in examples]
+    if not examples:
+        raise InputError("no training examples")
+    device = resolve_device(hp.device)
+    limits = Limits(hp.max_source_len, hp.max_target_len)
+    pad_id = method.tokenizer.pad_token_id
+    encoded = [encode_pair(method.tokenizer, s, t, method.encoder_decoder, limits) for s, t in examples]
+
+    method.to(device)
+    params = method.trainable_parameters()
+    if not params:
+        raise InputError(f"method '{method.config.method}' has no trainable parameters")
+    per_epoch, total = plan(len(encoded), hp)
+    optimizer, scheduler = make_optimizer(params, hp, total)
+    torch.manual_seed(hp.seed)
+    random.seed(hp.seed)
+
+    # Resume, or start a fresh partial folder.
+    ckpt, log_path = partial / "checkpoint.pt", partial / "log.jsonl"
+    print_ = fingerprint(method, examples, hp, info)
+    start, seconds_before, loss = 0, 0.0, float("nan")
+    if ckpt.is_file():
+        state = load_checkpoint(ckpt, method, optimizer, scheduler, print_)
+        start, seconds_before, loss = state["step"], state["seconds"], state["loss"]
+        rows = [json.loads(x) for x in log_path.read_text().splitlines()] if log_path.is_file() else []
+        with atomic_path(log_path) as tmp:  # drop what the interrupted run logged after its checkpoint
+            tmp.write_text("".join(json.dumps(r) + "\n" for r in rows if r["step"] <= start))
+    else:
+        if partial.exists():
+            shutil.rmtree(partial)
+        partial.mkdir(parents=True)
+        log_path.write_text("")
+
+    kill_at = int(os.environ.get(KILL_ENV, "0") or 0)
+    order_cache = {}
+    method.train()
+    t0 = time.perf_counter()
+    with open(log_path, "a", encoding="utf-8") as log, \
+            tqdm(total=total, initial=start, desc=f"train {method.config.method}", unit="step",
+                 disable=None) as bar:
+        for step in range(start, total):
+            epoch, groups = step_batches(step, len(encoded), hp, per_epoch, order_cache)
+            loss = 0.0
+            for idx in groups:
+                batch = to_device(collate([encoded[i] for i in idx], pad_id, method.encoder_decoder), device)
+                # Mean over micro-batches of each one's per-token mean (as transformers' Trainer).
+                part = method(batch).loss / len(groups)
+                part.backward()
+                loss += part.item()
+            if hp.max_grad_norm:
+                torch.nn.utils.clip_grad_norm_(params, hp.max_grad_norm)
+            lr = scheduler.get_last_lr()[0]
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            seconds = seconds_before + time.perf_counter() - t0
+            row = {"step": step + 1, "epoch": epoch, "loss": loss, "lr": lr, "seconds": round(seconds, 3)}
+            log.write(json.dumps(row) + "\n")
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
+            if hp.save_every and (step + 1) % hp.save_every == 0 and step + 1 < total:
+                log.flush()
+                save_checkpoint(ckpt, method, optimizer, scheduler, step + 1, seconds, loss, print_)
+            if kill_at and step + 1 == kill_at:
+                log.flush()
+                os.kill(os.getpid(), signal.SIGKILL)
+    method.eval()
+    seconds = seconds_before + time.perf_counter() - t0
+
+    trained = sum(p.numel() for p in params)
+    info.update(
+        hparams=dataclasses.asdict(hp),
+        device=str(device),
+        train_examples=len(encoded),
+        trainable_params_training=trained,  # during training (e.g. prefix MLP included)
+        seconds=round(seconds, 3),
+        steps=total,
+        epochs_run=total / per_epoch,
+        final_loss=loss,
+    )
+    with atomic_dir(out) as tmp:
+        meta = save_method(method, tmp, info)
+        shutil.copyfile(log_path, tmp / "log.jsonl")
+    shutil.rmtree(partial, ignore_errors=True)
+    return meta
+
+
+# ----- command line -----
+def add_arguments(p):
+    d = Hparams()
+    p.add_argument("--model", required=True, help="tiny-gpt2, tiny-llama, tiny-bart, smollm2-135m, hub id or dir")
+    p.add_argument("--method", required=True, help="prefix, embedding, infix, adapter, finetune, finetune-top2")
+    p.add_argument("--train", required=True, type=Path, help="JSONL with 'source' and 'target' per line")
+    p.add_argument("--out", required=True, type=Path, help="method directory to write")
+    p.add_argument("--prefix-len", type=int, default=10, help="P, virtual tokens (prefix/embedding/infix)")
+    p.add_argument("--mid-dim", type=int, default=512, help="hidden size of the reparametrization MLP")
+    p.add_argument("--no-reparam", action="store_true", help="optimize the prefix directly (no MLP)")
+    p.add_argument("--init-text", default=None, help="initialize the prefix from these real words")
+    p.add_argument("--adapter-fraction", type=float, default=0.001, help="adapter size / base parameters")
+    p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--max-steps", type=int, default=None, help="optimizer steps (wins over --epochs)")
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--grad-accum", type=int, default=d.grad_accum)
+    p.add_argument("--warmup-steps", type=int, default=d.warmup_steps)
+    p.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    p.add_argument("--max-grad-norm", type=float, default=d.max_grad_norm, help="0: no clipping")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--save-every", type=int, default=d.save_every,
+                   help="checkpoint into OUT.partial/ every N optimizer steps (0: never)")
+    p.add_argument("--max-source-len", type=int, default=d.max_source_len)
+    p.add_argument("--max-target-len", type=int, default=d.max_target_len)
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--device", default=d.device, help="auto, cpu, cuda, cuda:1, ...")
+
+
+def run(args):
+    from .methods import MethodConfig, build, method_class
+    from .models import load_model
+
+    # Cheap checks first: bad input fails before any model is loaded, and leaves no OUT.
+    method_class(args.method)
+    if args.prefix_len <= 0:
+        raise InputError(f"--prefix-len must be positive (got {args.prefix_len})")
+    if args.mid_dim <= 0:
+        raise InputError(f"--mid-dim must be positive (got {args.mid_dim})")
+    if not args.adapter_fraction > 0:
+        raise InputError(f"--adapter-fraction must be positive (got {args.adapter_fraction})")
+    if args.threads is not None:
+        if args.threads <= 0:
+            raise InputError(f"--threads must be positive (got {args.threads})")
+        torch.set_num_threads(args.threads)
+    hp = Hparams(**{f.name: getattr(args, f.name) for f in dataclasses.fields(Hparams)})
+    hp.check()
+    resolve_device(hp.device)
+    examples = read_examples(args.train)
+    config = MethodConfig(method=args.method, prefix_len=args.prefix_len, mid_dim=args.mid_dim,
+                          reparam=not args.no_reparam, init_text=args.init_text,
+                          adapter_fraction=args.adapter_fraction)
+    try:
+        model, tokenizer = load_model(args.model)
+    except InputError as e:  # hub errors span several lines; the CLI promises one
+        raise InputError(" ".join(str(e).split())) from None
+    torch.manual_seed(hp.seed)  # the method's initialization depends on the seed only
+    random.seed(hp.seed)
+    method = build(model, tokenizer, config)
+    meta = train(method, examples, hp, args.out, info={"model": args.model, "train_file": str(args.train)})
+    print(f"wrote {args.out}: {meta['steps']} steps, final loss {meta['final_loss']:.4f}, "
+          f"{meta['trainable_params']} parameters kept ({100 * meta['trainable_fraction']:.3f}% of the base)")

@@ -1,0 +1,228 @@
+"""`prefixtune train` and the method directory (prefixtune.checkpoint), on tiny seeded models."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from prefixtune import cli
+from prefixtune.checkpoint import load_method, save_method
+from prefixtune.errors import InputError
+from prefixtune.examples import collate, encode_pair
+from prefixtune.methods import MethodConfig, build
+from prefixtune.models import load_model
+from prefixtune.train import KILL_ENV, Hparams, train
+
+METHODS = ["finetune", "finetune-top2", "prefix", "adapter"]
+# Tiny random models learn slowly through a few parameters: prefix and adapter get larger rates.
+LR = {"finetune": 1e-2, "finetune-top2": 1e-2, "prefix": 1e-1, "adapter": 3e-2}
+PAIRS = [(f"name[Place{i}] food[{f}]", f"Place{i} serves {f} food.")
+         for i, f in enumerate(["Thai", "French", "Indian", "Greek", "Chinese", "Italian"])]
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    # Same thread count in this process and in subprocesses: CPU results are then bit-reproducible.
+    torch.set_num_threads(1)
+
+
+@pytest.fixture
+def train_file(tmp_path):
+    path = tmp_path / "train.jsonl"
+    path.write_text("".join(json.dumps({"source": s, "target": t}) + "\n" for s, t in PAIRS))
+    return path
+
+
+def command(train_file, out, method, model="tiny-gpt2", steps=12, *extra):
+    return ["train", "--model", model, "--method", method, "--train", str(train_file), "--out", str(out),
+            "--max-steps", str(steps), "--lr", str(LR[method]), "--batch-size", "3", "--threads", "1",
+            "--prefix-len", "8", "--mid-dim", "32", "--adapter-fraction", "0.05", *extra]
+
+
+def trained(method_name, model_name="tiny-gpt2", out=None, steps=10):
+    """Build and train a method from Python; returns (method, method.json dict)."""
+    model, tokenizer = load_model(model_name)
+    torch.manual_seed(0)
+    method = build(model, tokenizer, MethodConfig(method_name, prefix_len=8, mid_dim=32, adapter_fraction=0.05))
+    meta = train(method, PAIRS, Hparams(max_steps=steps, lr=LR[method_name], batch_size=3, save_every=0),
+                 out, info={"model": model_name})
+    return method, meta
+
+
+def batch_of(method, pairs=PAIRS):
+    enc = [encode_pair(method.tokenizer, s, t, method.encoder_decoder) for s, t in pairs]
+    return collate(enc, method.tokenizer.pad_token_id, method.encoder_decoder)
+
+
+def test_all_methods_are_tested():
+    from prefixtune.methods import METHODS as REGISTRY
+
+    # prefix and adapter are part of the matrix for real: importing them must work.
+    for name in METHODS:
+        assert name in REGISTRY
+        build(*load_model("tiny-gpt2"), MethodConfig(name, prefix_len=4, mid_dim=16))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_cli_writes_method_dir_and_loss_goes_down(tmp_path, train_file, method, capsys):
+    out = tmp_path / "out"
+    cli.main(command(train_file, out, method, "tiny-gpt2", 40, "--warmup-steps", "2", "--save-every", "15"))
+    assert sorted(p.name for p in out.iterdir()) == ["log.jsonl", "method.json", "weights.safetensors"]
+    assert not out.with_name("out.partial").exists()
+    info = json.loads((out / "method.json").read_text())
+    assert info["model"] == "tiny-gpt2" and info["config"]["method"] == method and info["steps"] == 40
+    assert info["hparams"]["lr"] == LR[method] and info["hparams"]["batch_size"] == 3
+    tensors = load_file(out / "weights.safetensors")
+    assert info["trainable_params"] == sum(t.numel() for t in tensors.values()) > 0
+    assert info["trainable_fraction"] == pytest.approx(info["trainable_params"] / info["base_params"])
+    assert info["trainable_params_training"] > 0 and info["seconds"] > 0
+    log = [json.loads(x) for x in (out / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == list(range(1, 41))
+    assert set(log[0]) == {"step", "epoch", "loss", "lr", "seconds"}
+    assert log[0]["lr"] < log[2]["lr"] and log[-1]["lr"] < log[2]["lr"]  # warm-up, then decay
+    assert log[-1]["epoch"] == 19  # 6 examples / batch 3 = 2 steps per epoch
+    first, last = sum(r["loss"] for r in log[:5]) / 5, sum(r["loss"] for r in log[-5:]) / 5
+    assert last < first - 0.05, (first, last)
+    assert info["final_loss"] == log[-1]["loss"]
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_base_model_untouched_and_method_parameters_changed(tmp_path, method):
+    m, _ = trained(method, out=tmp_path / "out")
+    fresh = dict(load_model("tiny-gpt2")[0].named_parameters())
+    params = dict(m.model.named_parameters())
+    assert set(params) == set(fresh)
+    trainable = {id(p) for p in m.trainable_parameters()}
+    changed = [n for n, p in params.items() if id(p) in trainable]
+    for name, p in params.items():
+        if id(p) in trainable:
+            assert not torch.equal(p, fresh[name]), f"{name} did not train"
+        else:
+            assert torch.equal(p, fresh[name]), f"frozen {name} changed"
+    own = [p for n, p in m.named_parameters() if not n.startswith("model.")]
+    if method.startswith("finetune"):
+        assert changed and not own
+    else:
+        assert not changed and own and all(p.requires_grad for p in own)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_resume_after_kill_is_bit_identical(tmp_path, train_file, method):
+    args = command(train_file, tmp_path / "out", method, "tiny-gpt2", 12, "--save-every", "3", "--warmup-steps", "2")
+    out, partial = tmp_path / "out", tmp_path / "out.partial"
+    # A real SIGKILL right after optimizer step 7: the last checkpoint is step 6.
+    env = dict(os.environ, **{KILL_ENV: "7"})
+    killed = subprocess.run([sys.executable, "-m", "prefixtune.cli", *args], env=env, cwd=ROOT,
+                            capture_output=True, text=True)
+    assert killed.returncode == -9, killed.stderr
+    assert not out.exists()
+    assert torch.load(partial / "checkpoint.pt", weights_only=False)["step"] == 6
+    assert len((partial / "log.jsonl").read_text().splitlines()) == 7
+    cli.main(args)  # the same command again: resumes
+    assert out.is_dir() and not partial.exists()
+    ref = tmp_path / "ref"
+    cli.main(command(train_file, ref, method, "tiny-gpt2", 12, "--save-every", "0", "--warmup-steps", "2"))
+    a, b = load_file(out / "weights.safetensors"), load_file(ref / "weights.safetensors")
+    assert a.keys() == b.keys()
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
+    logs = [[json.loads(x) for x in (d / "log.jsonl").read_text().splitlines()] for d in (out, ref)]
+    assert [r["step"] for r in logs[0]] == list(range(1, 13))
+    assert [(r["loss"], r["lr"]) for r in logs[0]] == [(r["loss"], r["lr"]) for r in logs[1]]
+
+
+def test_resume_refuses_a_different_run(tmp_path, train_file, capsys):
+    args = command(train_file, tmp_path / "out", "finetune-top2", "tiny-gpt2", 12, "--save-every", "3")
+    env = dict(os.environ, **{KILL_ENV: "4"})
+    killed = subprocess.run([sys.executable, "-m", "prefixtune.cli", *args], env=env, cwd=ROOT, capture_output=True)
+    assert killed.returncode == -9
+    with pytest.raises(SystemExit) as e:
+        cli.main(args + ["--lr", "0.5"])
+    assert e.value.code == 2
+    assert "out.partial/checkpoint.pt: checkpoint of a different run" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def write(path, text):
+    path.write_text(text)
+    return path
+
+
+BAD = {
+    "unknown method": (lambda d: write(d / "t.jsonl", '{"source": "a", "target": "b"}\n'),
+                       {"--method": "nope"}, "unknown method 'nope'"),
+    "unknown model": (lambda d: write(d / "t.jsonl", '{"source": "a", "target": "b"}\n'),
+                      {"--model": "/no/such/model"}, "unknown model '/no/such/model'"),
+    "prefix length 0": (lambda d: write(d / "t.jsonl", '{"source": "a", "target": "b"}\n'),
+                        {"--prefix-len": "0"}, "--prefix-len must be positive"),
+    "no target": (lambda d: write(d / "t.jsonl", '{"source": "a", "target": "b"}\n{"source": "c"}\n'),
+                  {}, "t.jsonl:2: missing field 'target'"),
+    "not JSON": (lambda d: write(d / "t.jsonl", '{"source": "a", "target": "b"}\n\n{"source": "c", tar\n'),
+                 {}, "t.jsonl:3: not valid JSON"),
+    "target not a string": (lambda d: write(d / "t.jsonl", '{"source": "a", "target": null}\n'),
+                            {}, "t.jsonl:1: 'target' must be a string"),
+    "empty file": (lambda d: write(d / "t.jsonl", "\n"), {}, "t.jsonl: no training examples"),
+    "missing file": (lambda d: d / "missing.jsonl", {}, "missing.jsonl: no such file"),
+}
+
+
+@pytest.mark.parametrize("case", BAD)
+def test_bad_input_one_line_exit_2_no_output(tmp_path, case, capsys):
+    make, override, message = BAD[case]
+    path = make(tmp_path)
+    out = tmp_path / "out"
+    args = ["train", "--model", "tiny-gpt2", "--method", "prefix", "--train", str(path), "--out", str(out),
+            "--max-steps", "2"]
+    for flag, value in override.items():
+        if flag in args:
+            args[args.index(flag) + 1] = value
+        else:
+            args += [flag, value]
+    with pytest.raises(SystemExit) as e:
+        cli.main(args)
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("prefixtune: error: "), err
+    assert message in err
+    assert [p.name for p in tmp_path.iterdir() if p.name != path.name] == []  # no OUT, no OUT.partial
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("model", ["tiny-gpt2", "tiny-llama", "tiny-bart"])
+def test_load_method_round_trip_gives_identical_logits(tmp_path, method, model):
+    m, meta = trained(method, model, tmp_path / "out", steps=3)
+    loaded = load_method(tmp_path / "out")
+    assert loaded.config == m.config and type(loaded) is type(m)
+    assert loaded.num_exported() == meta["trainable_params"]
+    batch = batch_of(m)
+    with torch.no_grad():
+        assert torch.equal(m(batch).logits, loaded(batch).logits)
+    # a second save of the loaded method writes the same tensors
+    save_method(loaded, tmp_path / "again", {"model": model})
+    a, b = load_file(tmp_path / "out" / "weights.safetensors"), load_file(tmp_path / "again" / "weights.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_load_method_errors_name_the_file(tmp_path):
+    with pytest.raises(InputError, match="no such method directory"):
+        load_method(tmp_path / "nothing")
+    d = tmp_path / "m"
+    d.mkdir()
+    with pytest.raises(InputError, match=r"m.method\.json: no such file"):
+        load_method(d)
+    (d / "method.json").write_text("{not json")
+    with pytest.raises(InputError, match=r"m.method\.json: not valid JSON"):
+        load_method(d)
+    trained("finetune-top2", out=d, steps=1)
+    (d / "weights.safetensors").write_bytes(b"garbage")
+    with pytest.raises(InputError, match=r"m.weights\.safetensors: unreadable"):
+        load_method(d)
+    (d / "weights.safetensors").unlink()
+    with pytest.raises(InputError, match=r"m.weights\.safetensors: no such file"):
+        load_method(d)
