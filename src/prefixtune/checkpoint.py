@@ -50,7 +50,7 @@ def save_method(method: Method, dir, info: dict) -> dict:
         trainable_fraction=kept / base,
     )
     with atomic_path(dir / WEIGHTS) as tmp:
-        save_file(tensors, str(tmp), metadata={"method": method.config.method, "model": str(info["model"])})
+        save_file(tensors, str(tmp))  # no metadata: method.json holds it (dict order made bytes differ)
     write_json(dir / META, meta)
     return meta
 

@@ -141,7 +141,8 @@ def load_model(name: str, dtype: torch.dtype | None = None):
         try:
             config = AutoConfig.from_pretrained(name)
         except (OSError, ValueError) as e:
-            raise InputError(f"unknown model '{name}': not a built-in name, local path or hub id ({e})") from None
+            reason = " ".join(str(e).split())[:200]  # transformers' messages span several lines
+            raise InputError(f"unknown model '{name}': not a built-in name, local path or hub id ({reason})") from None
         auto = AutoModelForSeq2SeqLM if config.is_encoder_decoder else AutoModelForCausalLM
         tokenizer = AutoTokenizer.from_pretrained(name)
         model = auto.from_pretrained(name, dtype=dtype)
