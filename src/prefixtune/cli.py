@@ -18,6 +18,7 @@ STAGES = {
     "score": ("prefixtune.score", "score hypotheses against references with the official metrics"),
     "aggregate": ("prefixtune.aggregate", "collect scores into results tables (CSV)"),
     "plot": ("prefixtune.plot", "draw the results figures (PNG)"),
+    "params": ("prefixtune.params", "check params.yaml, show the run grid, render dvc.yaml"),
 }
 
 

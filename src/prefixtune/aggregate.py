@@ -1,0 +1,139 @@
+"""`prefixtune aggregate`: every run's scores -> results tables (CSV) and a DVC metrics file.
+
+    prefixtune aggregate --params params.yaml [--overlay JSON] --runs runs --tables results/tables
+                         --metrics results/metrics.json
+
+It expands the same grid as the pipeline (prefixtune.params; --overlay is Snakemake's --config) and
+reads, for every run and test set, `runs/<id>/<test>.scores.json` (what `prefixtune score --out`
+writes) and `runs/<id>/method/method.json` (trainable_fraction, seconds). A missing or unreadable
+file is an InputError naming it.
+
+Each experiment's runs go to its table: results/tables/{main,lowdata,extrapolation,ablations}.csv
+(all four are always written; a table with no runs has only its header). One row per
+(experiment, dataset, method, size, prefix_len, init, test) with `n` (runs averaged: samples x
+seeds), then every metric the scorer printed as the mean over those runs and `<metric>_std` (sample
+standard deviation; empty when n = 1), then trainable_fraction and train_seconds (means).
+results/metrics.json holds the means, nested table -> row label -> metric (for `dvc metrics show`).
+"""
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from . import params as P
+from .errors import InputError
+from .files import atomic_open, write_json
+
+KEYS = ["experiment", "dataset", "method", "size", "prefix_len", "init", "test"]
+EXTRA = ["trainable_fraction", "train_seconds"]
+
+
+def add_arguments(p):
+    p.add_argument("--params", default="params.yaml", help="params file (default params.yaml)")
+    p.add_argument("--overlay", default=None, help="JSON deep-merged over params.yaml (Snakemake --config)")
+    p.add_argument("--runs", default="runs", help="folder holding runs/<run id>/")
+    p.add_argument("--tables", default="results/tables", help="output folder for the CSV tables")
+    p.add_argument("--metrics", default="results/metrics.json", help="DVC metrics file to write")
+
+
+def _read_json(path):
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: missing (has this run been scored?)")
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}: not valid JSON: {e}") from None
+    if not isinstance(obj, dict):
+        raise InputError(f"{path}: expected a JSON object")
+    return obj
+
+
+def _flat(obj, prefix=""):
+    """Numeric leaves of a (possibly nested) scores object; None becomes NaN (a metric with no data)."""
+    out = {}
+    for k, v in obj.items():
+        name = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flat(v, name + "/"))
+        elif v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)):
+            out[name] = math.nan if v is None else float(v)
+    return out
+
+
+def collect(grid, runs_dir="runs"):
+    """table name -> (DataFrame with one row per (experiment, run, test set), its metric names in order)."""
+    rows = {t: [] for t in P.TABLES}
+    metric_order = {t: [] for t in P.TABLES}  # the metrics the scorer printed for this table's runs
+    runs_dir = Path(runs_dir)
+    for rid, run in grid.runs.items():
+        info = _read_json(runs_dir / rid / "method" / "method.json")
+        for test in run.tests:
+            scores = _flat(_read_json(runs_dir / rid / f"{test}.scores.json"))
+            for exp in run.experiments:
+                table = grid.settings["experiments"][exp]["table"]
+                metric_order[table] += [m for m in scores if m not in metric_order[table]]
+                rows[table].append({
+                    "experiment": exp, "dataset": run.dataset, "method": run.method, "size": run.size,
+                    "prefix_len": run.prefix_len, "init": run.init, "test": test, "run": rid,
+                    **scores,
+                    "trainable_fraction": info.get("trainable_fraction", math.nan),
+                    "train_seconds": info.get("seconds", math.nan),
+                })
+    return {t: (pd.DataFrame(r, columns=KEYS + ["run"] + metric_order[t] + EXTRA), metric_order[t])
+            for t, r in rows.items()}
+
+
+def summarize(df: pd.DataFrame, metrics: list) -> pd.DataFrame:
+    """Mean and std over the runs of each cell (samples x seeds)."""
+    cols = KEYS + ["n"] + [c for m in metrics for c in (m, f"{m}_std")] + EXTRA
+    if df.empty:
+        return pd.DataFrame(columns=cols)
+    key = df[KEYS].astype(object).where(df[KEYS].notna(), "")  # groupby drops NaN keys; keep them as ""
+    values = df[metrics + EXTRA].apply(pd.to_numeric, errors="coerce")
+    g = values.groupby([key[k] for k in KEYS], sort=False)
+    mean, std = g.mean(), g.std(ddof=1)
+    out = mean[[]].copy()
+    out["n"] = g.size()
+    for m in metrics:
+        out[m], out[f"{m}_std"] = mean[m], std[m]
+    for e in EXTRA:
+        out[e] = mean[e]
+    out = out.reset_index()
+    # sizes sort numerically with "full" last; cells keep the grid's order otherwise
+    out["_size"] = out["size"].map(lambda s: math.inf if s == "full" else float(s))
+    out["_plen"] = out["prefix_len"].map(lambda p: -1.0 if p == "" else float(p))
+    out = out.sort_values(["experiment", "dataset", "method", "_size", "_plen", "init", "test"],
+                          key=lambda c: c if c.name in ("_size", "_plen") else c.astype(str), kind="stable")
+    out = out.drop(columns=["_size", "_plen"])
+    out["prefix_len"] = out["prefix_len"].map(lambda v: "" if v == "" else int(v))
+    return out[cols].reset_index(drop=True)
+
+
+def label(row) -> str:
+    parts = [row["experiment"], row["dataset"], row["method"], f"n{row['size']}" if row["size"] != "full" else "full"]
+    if row["prefix_len"] != "":
+        parts.append(f"p{row['prefix_len']}-{row['init']}")
+    return "/".join(map(str, parts + [row["test"]]))
+
+
+def run(args):
+    overlay = None
+    if args.overlay:
+        try:
+            overlay = json.loads(args.overlay)
+        except json.JSONDecodeError as e:
+            raise InputError(f"--overlay: not valid JSON: {e}") from None
+    grid = P.build(args.params, overlay)
+    out_dir = Path(args.tables)
+    summary = {}
+    for table, (df, metrics) in collect(grid, args.runs).items():
+        tab = summarize(df, metrics)
+        with atomic_open(out_dir / f"{table}.csv") as f:
+            tab.to_csv(f, index=False, float_format="%.6g")
+        summary[table] = {label(r): {m: (None if pd.isna(r[m]) else round(float(r[m]), 6)) for m in metrics}
+                          for _, r in tab.iterrows()}
+        print(f"{out_dir / f'{table}.csv'}: {len(tab)} rows from {len(df)} scored runs")
+    write_json(args.metrics, summary)

@@ -1,0 +1,176 @@
+"""`prefixtune plot`: the results figures (PNG) from the aggregated tables.
+
+    prefixtune plot --tables results/tables --out results/plots
+
+Draws, when the tables hold the data (the same rule as prefixtune.params.expected_plots):
+  lowdata_<dataset>.png  lowdata.csv: the headline metric(s) vs training size per method, log-x,
+                         error bars = std over samples x seeds (the paper's Figure 3)
+  prefix_length.png      ablations.csv cells whose prefix length varies: metric vs prefix length
+                         (Figure 4)
+  init.png               ablations.csv cells whose init varies: metric per init word (Figure 5)
+A figure with no data is not drawn (and an old one is removed). BLEU on a 0-1 scale (the E2E
+scripts) is shown x100, as in the paper.
+"""
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from .errors import InputError  # noqa: E402
+from .files import atomic_path  # noqa: E402
+
+# Headline metrics per figure, first found wins per panel: table-to-text BLEU and ROUGE-L, XSum ROUGE-1/2.
+PANELS = [("BLEU", "BLEU_A"), ("ROUGE_L", "METEOR", "TER"), ("rouge1",), ("rouge2",)]
+STYLE = {"prefix": ("tab:blue", "o"), "finetune": ("tab:red", "s"), "adapter-0.1": ("tab:green", "^"),
+         "adapter-3": ("tab:olive", "v"), "finetune-top2": ("tab:purple", "D"), "embedding": ("tab:cyan", "P"),
+         "infix": ("tab:brown", "X")}
+FIGURES = ("lowdata_*.png", "prefix_length.png", "init.png")
+
+
+def add_arguments(p):
+    p.add_argument("--tables", default="results/tables", help="folder with the aggregate CSV tables")
+    p.add_argument("--out", default="results/plots", help="folder for the PNG figures")
+
+
+def read_table(path) -> pd.DataFrame:
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: missing (run `prefixtune aggregate` first)")
+    df = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    for k in ("experiment", "dataset", "method", "size", "prefix_len", "init", "test", "n"):
+        if k not in df.columns:
+            raise InputError(f"{path}: no column '{k}'")
+    df["size"] = df["size"].astype(str)
+    return df
+
+
+def metrics_of(df) -> list:
+    """The headline metrics present (one per panel), e.g. ['BLEU', 'ROUGE_L'] or ['rouge1', 'rouge2']."""
+    out = []
+    for options in PANELS:
+        for m in options:
+            if m in df.columns and df[m].notna().any():
+                out.append(m)
+                break
+    return out
+
+
+def main_test(df):
+    """One test set per cell: `test` if present (WebNLG's S/U are metric columns), else the first one."""
+    tests = list(dict.fromkeys(df["test"].astype(str)))
+    return df[df["test"].astype(str) == ("test" if "test" in tests else tests[0])]
+
+
+def scaled(df, m):
+    """(values, std, axis label): BLEU reported on 0-1 is drawn x100."""
+    k = 100.0 if m.startswith("BLEU") and df[m].max() <= 1.0 else 1.0
+    std = df[f"{m}_std"] if f"{m}_std" in df.columns else pd.Series(0.0, index=df.index)
+    return df[m] * k, std.fillna(0.0) * k, f"{m} (x100)" if k != 1.0 else m
+
+
+def varying(df, key):
+    """Cells (experiment, dataset, method, size) in which `key` takes several values."""
+    if df.empty:
+        return []
+    groups = df.groupby(["experiment", "dataset", "method", "size"], sort=False)[key]
+    return [g for g, v in groups if v.nunique(dropna=True) > 1]
+
+
+def _save(fig, path):
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    print(f"wrote {path}")
+
+
+def _style(method):
+    return STYLE.get(method, (None, "o"))
+
+
+def plot_lowdata(df, dataset, path):
+    d = main_test(df[(df["dataset"] == dataset) & (df["size"] != "full")])
+    ms = metrics_of(d)
+    fig, axes = plt.subplots(1, len(ms), figsize=(5.2 * len(ms), 4), squeeze=False)
+    for ax, m in zip(axes[0], ms):
+        for method, g in d.groupby("method", sort=False):
+            g = g.assign(_x=g["size"].astype(int)).sort_values("_x")
+            y, err, ylabel = scaled(g, m)
+            color, marker = _style(method)
+            ax.errorbar(g["_x"], y, yerr=err, label=method, color=color, marker=marker, capsize=3, linewidth=1.5)
+        ax.set_xscale("log")
+        sizes = sorted(d["size"].astype(int).unique())
+        ax.set_xticks(sizes, [str(s) for s in sizes])
+        ax.minorticks_off()
+        ax.set_xlabel("training examples")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+        ax.legend(title="method")
+    n = d["n"].max() if len(d) else 0
+    fig.suptitle(f"{dataset}: low-data (mean ± std over {n} run{'s' if n != 1 else ''} per point)")
+    _save(fig, path)
+
+
+def plot_prefix_length(df, path):
+    cells = varying(df, "prefix_len")
+    sub = main_test(df[df.set_index(["experiment", "dataset", "method", "size"]).index.isin(cells)])
+    datasets = list(dict.fromkeys(sub["dataset"]))
+    fig, axes = plt.subplots(1, len(datasets), figsize=(5.2 * len(datasets), 4), squeeze=False)
+    for ax, ds in zip(axes[0], datasets):
+        d = sub[sub["dataset"] == ds]
+        m = metrics_of(d)[0]
+        for (method, size), g in d.groupby(["method", "size"], sort=False):
+            g = g.sort_values("prefix_len")
+            y, err, ylabel = scaled(g, m)
+            color, marker = _style(method)
+            ax.errorbar(g["prefix_len"], y, yerr=err, marker=marker, color=color, capsize=3,
+                        label=f"{method} ({'full data' if size == 'full' else f'n={size}'})")
+        lengths = sorted(d["prefix_len"].dropna().astype(int).unique())
+        ax.set_xticks(lengths, [str(x) for x in lengths])
+        ax.set_xlabel("prefix length (virtual tokens)")
+        ax.set_ylabel(ylabel)
+        ax.set_title(ds)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle("Prefix length")
+    _save(fig, path)
+
+
+def plot_init(df, path):
+    cells = varying(df, "init")
+    sub = main_test(df[df.set_index(["experiment", "dataset", "method", "size"]).index.isin(cells)])
+    groups = list(sub.groupby(["dataset", "method", "size"], sort=False))
+    fig, axes = plt.subplots(1, len(groups), figsize=(max(5.2, 0.7 * sub["init"].nunique() + 2) * len(groups), 4),
+                             squeeze=False)
+    for ax, ((ds, method, size), g) in zip(axes[0], groups):
+        m = metrics_of(g)[0]
+        g = g.assign(_r=(g["init"] != "random")).sort_values("_r", kind="stable")  # random first
+        y, err, ylabel = scaled(g, m)
+        colors = ["tab:gray" if i == "random" else "tab:blue" for i in g["init"]]
+        ax.bar(range(len(g)), y, yerr=err, color=colors, capsize=3)
+        ax.set_xticks(range(len(g)), list(g["init"]), rotation=30, ha="right")
+        ax.set_xlabel("prefix initialization (random, or activations of a real word)")
+        ax.set_ylabel(ylabel)
+        ax.set_title(f"{ds}, {method}, {'full data' if size == 'full' else f'n={size}'}")
+        ax.grid(alpha=0.3, axis="y")
+    fig.suptitle("Prefix initialization")
+    _save(fig, path)
+
+
+def run(args):
+    tables, out = Path(args.tables), Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for pattern in FIGURES:  # figures whose data is gone must not linger
+        for old in out.glob(pattern):
+            old.unlink()
+    low = read_table(tables / "lowdata.csv")
+    for ds in dict.fromkeys(low.loc[low["size"] != "full", "dataset"]):
+        plot_lowdata(low, ds, out / f"lowdata_{ds}.png")
+    abl = read_table(tables / "ablations.csv")
+    if varying(abl, "prefix_len"):
+        plot_prefix_length(abl, out / "prefix_length.png")
+    if varying(abl, "init"):
+        plot_init(abl, out / "init.png")

@@ -1,0 +1,141 @@
+"""params.yaml: presets, validation, the run grid, and the rendered dvc.yaml."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from prefixtune import params as P
+from prefixtune.errors import InputError
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture
+def doc():
+    return P.load_doc(REPO / "params.yaml")
+
+
+def test_default_preset_is_cpu_and_sized_for_a_cpu(doc):
+    assert doc["preset"] == "cpu"
+    g = P.build(REPO / "params.yaml")
+    assert g.preset == "cpu" and len(g.runs) == 12
+    assert {(r.method, r.size) for r in g.runs.values()} == {
+        (m, n) for m in ("prefix", "finetune", "adapter-0.1") for n in (50, 100, 200, 500)}
+    for r in g.runs.values():
+        assert "--model smollm2-135m" in r.train_cmd and "--max-steps" in r.train_cmd
+        assert r.tests["test"]["input"] == "data/slices/e2e-test-first40.jsonl"
+        assert r.tests["test"]["refs"] == "data/slices/e2e-test-first40.refs.txt"
+    assert "--max-steps 6 " in g.runs["e2e/prefix/n50-s0-seed0-p10-random"].train_cmd
+    assert g.plots == ["results/plots/lowdata_e2e.png"]
+    assert "--sizes 50 100 200 500 --samples 1" in g.linearize["e2e"]
+
+
+def test_paper_preset_grid(doc):
+    g = P.build(REPO / "params.yaml", {"preset": "paper"})
+    methods = {r.method for r in g.runs.values()}
+    assert methods == {"prefix", "embedding", "infix", "adapter-0.1", "adapter-3", "finetune", "finetune-top2"}
+    assert {r.dataset for r in g.runs.values()} >= {"e2e", "webnlg", "dart", "xsum", "xsum-news2sports"}
+    low = [r for r in g.runs.values() if "lowdata" in r.experiments and r.dataset == "e2e" and r.method == "prefix"]
+    assert len(low) == 4 * 5 * 2  # sizes x samples x seeds
+    assert "--model gpt2-medium" in g.runs["e2e/prefix/full-seed0-p5-random"].train_cmd
+    xsum = g.runs["xsum/prefix/full-seed0-p100-random"]
+    assert "--model facebook/bart-large" in xsum.train_cmd and "--beam 6" in xsum.tests["test"]["decode_cmd"]
+    assert "--categories" in g.runs["webnlg/prefix/full-seed0-p5-random"].tests["test"]["score_cmd"]
+    assert "--init-text table-to-text:" in g.runs["e2e/prefix/n50-s0-seed0-p5-table2text"].train_cmd
+    assert "--adapter-fraction 0.03" in g.runs["dart/adapter-3/full-seed0"].train_cmd
+    assert P.resources(g.settings, "train")["gpus"] == 1
+    assert set(g.plots) == {f"results/plots/{n}.png" for n in ("lowdata_e2e", "lowdata_xsum", "prefix_length", "init")}
+
+
+def test_run_ids_round_trip():
+    for rid in ("e2e/prefix/n100-s0-seed0-p10-random", "dart/adapter-0.1/full-seed1", "e2e/prefix/full-seed0-p5-table2text"):
+        f = P.parse_run_id(rid)
+        assert P.run_id(f["dataset"], f["method"], f["size"], f["sample"], f["seed"], f["prefix_len"], f["init"]) == rid
+
+
+@pytest.mark.parametrize("overlay, message", [
+    ({"preset": "papr"}, "params.yaml: unknown preset 'papr' (known: cpu, paper, tiny)"),
+    ({"presets": {"cpu": {"decode": {"beem": 4}}}}, "params.yaml: unknown key 'presets.cpu.decode.beem'"),
+    ({"defaults": {"trian": {}}}, "params.yaml: unknown key 'defaults.trian'"),
+    ({"presset": "cpu"}, "params.yaml: unknown key 'presset'"),
+    ({"presets": {"cpu": {"train": {"max_steps": "ten"}}}}, "'presets.cpu.train.max_steps' must be int or null"),
+    ({"presets": {"cpu": {"experiments": {"lowdata": {"methods": ["prefx"]}}}}}, "unknown method 'prefx'"),
+    ({"presets": {"cpu": {"experiments": {"lowdata": {"table": "mian"}}}}}, "'mian' is not one of"),
+    ({"presets": {"cpu": {"resources": {"train": {"gpu": 1}}}}}, "unknown key 'presets.cpu.resources.train.gpu'"),
+])
+def test_errors_name_params_yaml_and_the_key(doc, overlay, message):
+    with pytest.raises(InputError, match=None) as e:
+        P.expand(P.resolve(doc, overlay))
+    assert message in str(e.value)
+
+
+def test_a_misspelled_key_in_an_unused_preset_is_still_an_error(doc):
+    doc["presets"]["paper"]["decode"]["max_new_token"] = 3
+    with pytest.raises(InputError, match="unknown key 'presets.paper.decode.max_new_token'"):
+        P.resolve(doc)
+
+
+def test_changing_one_setting_changes_only_the_commands_it_reaches(doc):
+    a = P.expand(P.resolve(doc))
+    b = P.expand(P.resolve(doc, {"presets": {"cpu": {"overrides": doc["presets"]["cpu"]["overrides"] + [
+        {"when": {"method": "finetune", "size": 100}, "train": {"lr": 1e-4}}]}}}))
+    changed = [rid for rid in a.runs if a.runs[rid].train_cmd != b.runs[rid].train_cmd]
+    assert changed == ["e2e/finetune/n100-s0-seed0"]
+    assert all(a.runs[r].tests == b.runs[r].tests for r in a.runs)
+    assert a.downloads == b.downloads and a.linearize == b.linearize
+
+
+def test_committed_dvc_yaml_is_up_to_date():
+    P.check(REPO / "params.yaml", REPO / "dvc.yaml")  # else: run `prefixtune params render`
+
+
+def test_preset_switch_for_dvc(tmp_path):
+    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    shutil.copy(REPO / "dvc.yaml", tmp_path / "dvc.yaml")
+    p, d = tmp_path / "params.yaml", tmp_path / "dvc.yaml"
+    # what `dvc exp run -S preset=paper` does to params.yaml: the grid stage then refuses to go on
+    p.write_text(p.read_text().replace("\npreset: cpu", "\npreset: paper"))
+    with pytest.raises(InputError, match="out of date with .* \\(preset: paper\\): run `prefixtune params render`"):
+        P.check(p, d)
+    # `prefixtune params use tiny`: the line changes, comments stay, dvc.yaml follows
+    P.set_preset("tiny", p)
+    assert "\npreset: tiny" in p.read_text() and "# The switch:" in p.read_text()
+    P.render(p, d)
+    P.check(p, d)
+    assert "tiny-gpt2" in d.read_text()
+    with pytest.raises(InputError, match="unknown preset 'gpu'"):
+        P.set_preset("gpu", p)
+    assert "\npreset: tiny" in p.read_text()
+
+
+def test_rendered_dvc_yaml_is_valid_for_every_preset(tmp_path):
+    """dvc.yaml for each preset loads in DVC (stage names, outputs that do not overlap, a DAG)."""
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
+    subprocess.run([str(BIN / "dvc"), "init", "-q"], cwd=tmp_path, check=True, env=env)
+    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    for preset, n_train in (("tiny", 4), ("paper", 204)):
+        P.set_preset(preset, tmp_path / "params.yaml")
+        P.render(tmp_path / "params.yaml", tmp_path / "dvc.yaml")
+        stages = yaml.safe_load((tmp_path / "dvc.yaml").read_text())["stages"]
+        assert sum(s.startswith("train_") for s in stages) == n_train
+        out = subprocess.run([str(BIN / "dvc"), "stage", "list"], cwd=tmp_path, env=env, capture_output=True,
+                             text=True)
+        assert out.returncode == 0, out.stderr
+        assert len(out.stdout.strip().splitlines()) == len(stages)
+
+
+def test_snakemake_dry_run_of_the_paper_preset():
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
+    out = subprocess.run([str(BIN / "snakemake"), "-n", "--quiet", "rules", "--config", "preset=paper"], cwd=REPO,
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    table = dict(line.split()[:2] for line in out.stdout.splitlines() if line.split()[:1] in (
+        ["train"], ["decode"], ["score"], ["download"], ["linearize"]))
+    assert table == {"download": "4", "linearize": "4", "train": "204", "decode": "204", "score": "204"}

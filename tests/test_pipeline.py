@@ -1,0 +1,112 @@
+"""The whole DAG, end to end, on the `tiny` preset (tiny-gpt2, a few examples, 2 steps, 4 test inputs),
+through Snakemake and through DVC, each in a fresh copy of the repository, reading the data mirror
+beside the clone (../shared/data). A second run must do nothing; a changed decode setting must re-run
+decode, score, aggregate and plot but not train.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+MIRROR = Path(os.environ.get("PREFIXTUNE_DATA_MIRROR") or REPO.parent / "shared" / "data")
+BIN = Path(sys.executable).parent
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not (MIRROR / "e2e").is_dir(), reason=f"no data mirror at {MIRROR}"),
+]
+
+
+def copy_repo(dest: Path) -> Path:
+    """The files a fresh clone would have (tracked + not ignored), without data/, runs/, caches."""
+    files = subprocess.run(["git", "ls-files", "-z", "-co", "--exclude-standard"], cwd=REPO, check=True,
+                           capture_output=True).stdout.decode().split("\0")
+    for f in filter(None, files):
+        src = REPO / f
+        if src.is_file() and not f.startswith(("results/", "dvc.lock")):
+            (dest / f).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / f)
+    for d in ("results/tables", "results/plots"):
+        (dest / d).mkdir(parents=True, exist_ok=True)
+    return dest
+
+
+def sh(args, cwd, timeout=600, check=True):
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+               PREFIXTUNE_DATA_MIRROR=str(MIRROR), PYTHONUNBUFFERED="1")
+    t0 = time.perf_counter()
+    p = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    out = p.stdout + p.stderr
+    print(f"$ {' '.join(map(str, args))}  ({time.perf_counter() - t0:.1f} s)\n{out[-3000:]}")
+    if check and p.returncode != 0:
+        pytest.fail(f"{args} exited {p.returncode}:\n{out[-6000:]}")
+    return out
+
+
+def check_outputs(repo: Path):
+    import pandas as pd
+
+    from prefixtune import params
+
+    grid = params.build(repo / "params.yaml", {"preset": "tiny"})
+    for scores in grid.scores():
+        assert (repo / scores).is_file(), scores
+    low = pd.read_csv(repo / "results/tables/lowdata.csv")
+    assert set(low.method) == {"prefix", "finetune"} and sorted(set(low["size"])) == [4, 8]
+    assert len(grid.runs) == 4
+    assert {"BLEU", "BLEU_std", "n", "trainable_fraction"} <= set(low.columns)
+    for t in params.TABLES:
+        assert (repo / f"results/tables/{t}.csv").is_file()
+    for png in grid.plots:
+        assert (repo / png).read_bytes()[:4] == b"\x89PNG"
+    assert (repo / "results/metrics.json").is_file()
+
+
+def test_snakemake_end_to_end(tmp_path):
+    repo = copy_repo(tmp_path / "repo")
+    sm = [str(BIN / "snakemake"), "--cores", "2", "--config", "preset=tiny"]
+    sh(sm, repo)
+    check_outputs(repo)
+    again = sh(sm, repo)
+    assert "Nothing to be done" in again
+
+    # one decode setting changed: decode/score/aggregate/plot re-run, train does not
+    (repo / "wider.yaml").write_text(yaml.safe_dump({"presets": {"tiny": {"decode": {"max_new_tokens": 5}}}}))
+    dry = sh(sm + ["--configfile", "wider.yaml", "-n"], repo)
+    jobs = dry.split("Job stats:")[-1]
+    assert "decode" in jobs and "score" in jobs and "aggregate" in jobs and "train " not in jobs
+
+    bad = sh([str(BIN / "snakemake"), "--cores", "1", "-n", "--config", "preset=papr"], repo, check=False)
+    assert "unknown preset 'papr'" in bad
+
+
+def test_dvc_end_to_end(tmp_path):
+    repo = copy_repo(tmp_path / "repo")
+    sh(["git", "init", "-q"], repo)
+    sh([str(BIN / "prefixtune"), "params", "use", "tiny"], repo)
+    first = sh([str(BIN / "dvc"), "repro"], repo)
+    assert "Running stage 'train_" in first
+    check_outputs(repo)
+    again = sh([str(BIN / "dvc"), "repro"], repo)
+    assert "Running stage" not in again and "didn't change" in again
+
+    assert "BLEU" in sh([str(BIN / "dvc"), "metrics", "show"], repo)
+    sh([str(BIN / "dvc"), "plots", "show", "-o", str(tmp_path / "plots-html")], repo)
+    assert (tmp_path / "plots-html" / "index.html").is_file()
+
+    # one decode setting changed (and re-rendered): DVC sees the decode stages changed, not train
+    text = (repo / "params.yaml").read_text()
+    (repo / "params.yaml").write_text(text.replace("decode: {beam: 2, max_new_tokens: 4,",
+                                                   "decode: {beam: 2, max_new_tokens: 5,"))
+    stale = sh([str(BIN / "dvc"), "repro"], repo, check=False)  # dvc.yaml not re-rendered: refused
+    assert "out of date" in stale and "Running stage 'decode" not in stale
+    sh([str(BIN / "prefixtune"), "params", "render"], repo)
+    status = sh([str(BIN / "dvc"), "status"], repo)
+    assert "decode_e2e_prefix_n4-s0-seed0-p2-random_test" in status and "train_" not in status

@@ -1,0 +1,24 @@
+# aggregate: every run's scores -> results/tables/{main,lowdata,extrapolation,ablations}.csv (mean, std, n)
+# and results/metrics.json. It expands the same grid, so it gets the same --config overlay.
+import json
+import shlex
+
+AGGREGATE_CMD = "prefixtune aggregate --params params.yaml --runs runs --tables results/tables " \
+                "--metrics results/metrics.json" + (f" --overlay {shlex.quote(json.dumps(config, sort_keys=True))}"
+                                                    if config else "")
+
+
+rule aggregate:
+    input:
+        "params.yaml",
+        GRID.scores(),
+    output:
+        expand("results/tables/{table}.csv", table=P.TABLES),
+        "results/metrics.json",
+    params:
+        cmd=AGGREGATE_CMD,
+    threads: threads("aggregate")
+    resources:
+        **resources("aggregate"),
+    shell:
+        "{params.cmd}"

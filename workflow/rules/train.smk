@@ -1,0 +1,13 @@
+# train: one method on one training file -> runs/<run id>/method (method.json + weights.safetensors).
+rule train:
+    input:
+        lambda wc: f"data/{RUNS[wc.run].source}",
+    output:
+        directory("runs/{run}/method"),
+    params:
+        cmd=lambda wc: RUNS[wc.run].train_cmd,
+    threads: threads("train")
+    resources:
+        **resources("train"),
+    shell:
+        "{params.cmd}"
