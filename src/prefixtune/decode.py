@@ -1,0 +1,286 @@
+"""`prefixtune decode`: beam search with trained methods, one output line per input line, in order.
+
+    prefixtune decode --model M --method-dir DIR --input test.jsonl --out hyp.txt
+        [--beam 5 --length-penalty 1.0 --max-new-tokens 64 --batch-size 8 --limit N]
+
+Paper settings: `--beam 5` for table-to-text; `--beam 6 --length-penalty 0.8` for XSum.
+
+Mixed batches (the paper's deployment claim: one frozen model serves many tasks in one batch,
+each row with its own prefix): repeat `--method-dir NAME=DIR`, and each input line names its
+method in the field `method` (or `--route FIELD`). Rows of different prefixes share a batch
+and every decoding step runs them in one forward of the frozen model (see `Mixed`).
+
+The core, `decode(methods, sources, routes, ...)`, takes Method objects; `run` only loads them.
+"""
+
+import copy
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from .errors import InputError, where
+from .examples import Limits, collate, encode_pair
+from .files import atomic_open, read_jsonl
+from .methods.base import DecodeState
+
+WEIGHT_METHODS = ("finetune", "finetune-top2", "adapter")  # change the model: one per run
+
+
+# ----- beam search -----
+# Written by hand because HF `generate` cannot run it: it assumes the cache holds exactly the
+# input tokens (it derives positions, masks and cache lengths from input_ids), so a cache
+# preloaded with per-row prefixes that are not tokens, let alone a different prefix per row of
+# one batch, does not fit. The semantics are HF's (transformers 5 `_beam_search`, checked token
+# for token by tests/test_decode.py) with the defaults of the 2021 `generate` that Li & Liang
+# used: early_stopping=False, i.e. a row stops once it has K finished hypotheses and its best
+# live beam, scored at the current length, is no better than the worst of them. One difference
+# from 2021: "length" counts generated tokens only (as transformers does since 2023), where the
+# 2021 code also counted a decoder-only model's prompt.
+@torch.no_grad()
+def beam_search(runner, batch, beam=5, length_penalty=1.0, max_new_tokens=64, eos_id=2):
+    """Best hypothesis per row of `batch` (token ids, without eos). `runner` has `prefill`/`step`.
+
+    Scores are summed log-probs; a finished hypothesis scores sum / length ** length_penalty.
+    `beam=1` is greedy decoding. The B rows become B*K cache rows (row-major: row b, beam k).
+    """
+    logits, state = runner.prefill(batch)
+    B, V, K, T = logits.shape[0], logits.shape[1], beam, max_new_tokens
+    dev = logits.device
+    rows = torch.arange(B, device=dev)
+    state.select(rows.repeat_interleave(K))
+    logits = logits.repeat_interleave(K, dim=0)
+    live = torch.full((B, K), -1e9, device=dev)
+    live[:, 0] = 0  # as HF: only beam 0 is live at first, so the K beams don't all pick the same token
+    seqs = torch.zeros(B, K, 0, dtype=torch.long, device=dev)  # live beams' tokens so far
+    fin_score = torch.full((B, K), -float("inf"), device=dev)  # finished hypotheses, best first
+    fin_seq = torch.full((B, K, T), eos_id, dtype=torch.long, device=dev)
+    fin_len = torch.zeros(B, K, dtype=torch.long, device=dev)
+    open_ = torch.ones(B, dtype=torch.bool, device=dev)  # rows that may still improve
+    top_k = (torch.arange(2 * K, device=dev) < K)[None]
+    for t in range(T):
+        logp = torch.log_softmax(logits.float(), dim=-1).view(B, K, V) + live[:, :, None]
+        # 2K candidates, so that K live ones remain even if K of them end in eos
+        score, idx = logp.view(B, K * V).topk(2 * K)
+        src, tok = idx // V, idx % V
+        cand = torch.cat([seqs.gather(1, src[..., None].expand(-1, -1, t)), tok[..., None]], dim=2)
+        ends = (tok == eos_id) | (t + 1 == T)
+        # finished: candidates that end, ranked in the top K, in rows still open
+        new = torch.where(ends & top_k & open_[:, None], score / (t + 1) ** length_penalty, -float("inf"))
+        merged = torch.cat([fin_score, new], dim=1).topk(K)
+        fin_score = merged.values
+        padded = torch.nn.functional.pad(cand, (0, T - t - 1), value=eos_id)
+        fin_seq = torch.cat([fin_seq, padded], dim=1).gather(1, merged.indices[..., None].expand(-1, -1, T))
+        fin_len = torch.cat([fin_len, torch.full_like(new, t + 1, dtype=torch.long)], dim=1).gather(
+            1, merged.indices)
+        # live beams: the best K candidates that did not end
+        keep = (score - 1e9 * ends.float()).topk(K)
+        live, keep = keep.values, keep.indices
+        seqs = cand.gather(1, keep[..., None].expand(-1, -1, t + 1))
+        # a row closes when its K finished hypotheses all beat its best live beam at this length
+        full = torch.isfinite(fin_score).all(dim=1)
+        open_ &= ~(full & (live[:, 0] / (t + 1) ** length_penalty <= fin_score[:, -1]))
+        if t + 1 == T or not open_.any():
+            break
+        state.select((src.gather(1, keep) + rows[:, None] * K).view(-1))
+        logits = runner.step(state, seqs[:, :, -1].reshape(-1))
+    out = []
+    for b in range(B):
+        ids = fin_seq[b, 0, : fin_len[b, 0]].tolist()
+        out.append(ids[:-1] if ids and ids[-1] == eos_id else ids)
+    return out
+
+
+# ----- several prefixes in one batch -----
+def stack_caches(caches):
+    """One cache whose rows are the rows of `caches`, in order (DynamicCache or EncoderDecoderCache)."""
+    out = copy.copy(caches[0])
+    if hasattr(out, "self_attention_cache"):
+        out.self_attention_cache = stack_caches([c.self_attention_cache for c in caches])
+        out.cross_attention_cache = stack_caches([c.cross_attention_cache for c in caches])
+        out.is_updated = dict(caches[0].is_updated)
+        return out
+    out.layers = [copy.copy(layer) for layer in out.layers]
+    for i, layer in enumerate(out.layers):
+        if layer.get_seq_length() > 0:
+            layer.keys = torch.cat([c.layers[i].keys for c in caches])
+            layer.values = torch.cat([c.layers[i].values for c in caches])
+    return out
+
+
+def stack_states(states):
+    """One DecodeState whose rows are the rows of `states`, in order (all of one cache length)."""
+    if len({s.attention_mask.shape[1] for s in states}) > 1:
+        raise InputError("mixed methods must have the same prefix length")
+    first = states[0]
+    enc = first.encoder_outputs
+    if enc is not None:
+        enc = copy.copy(enc)
+        enc.last_hidden_state = torch.cat([s.encoder_outputs.last_hidden_state for s in states])
+    pos = None if first.next_position is None else torch.cat([s.next_position for s in states])
+    return DecodeState(stack_caches([s.cache for s in states]), torch.cat([s.attention_mask for s in states]),
+                       next_position=pos, encoder_outputs=enc)
+
+
+class Mixed:
+    """Activation methods (prefix, embedding) over one shared frozen model in one batch: row i
+    uses `methods[route[i]]` (set `route` before each batch).
+
+    Decoder-only methods with a `prefix_cache` (prefix: its cache is its whole prefix, and it prefills
+    with the base `Method.prefill`) prefill the batch in one forward too, from a cache whose row i is
+    `methods[route[i]].prefix_cache(1)` (computed once). Otherwise (BART's encoder prefix, embedding)
+    each method's own `prefill` runs on its rows and their states are stacked. Either way every
+    decoding step runs all rows, each attending to its own prefix, in one forward of the model.
+    """
+
+    def __init__(self, methods):
+        weights = sorted({m.config.method for m in methods if m.config.method in WEIGHT_METHODS})
+        if weights:
+            raise InputError(f"method {', '.join(weights)} changes the model's weights: it cannot share a "
+                             "batch with other methods (give one --method-dir)")
+        if any(m.model is not methods[0].model for m in methods):
+            raise InputError("mixed methods must share one base model")
+        if len({m.virtual_len for m in methods}) > 1:
+            raise InputError("mixed methods must have the same prefix length")
+        if len({type(m).step for m in methods}) > 1:
+            raise InputError("mixed methods must decode with the same `step`")
+        self.methods, self.route = methods, None
+        self.prefixes = None
+        if not methods[0].encoder_decoder:  # assumes a decoder-only method's prefix_cache is all its prefix
+            with torch.no_grad():
+                self.prefixes = [m.prefix_cache(1) for m in methods]
+            if any(c is None for c in self.prefixes):
+                self.prefixes = None
+
+    def prefill(self, batch):
+        if self.prefixes is not None:  # one forward: row i starts from its own method's prefix cache
+            cache = stack_caches([self.prefixes[r] for r in self.route.tolist()])
+            runner = self.methods[0]
+            runner.prefix_cache = lambda batch_size: cache  # for this call only
+            try:
+                return runner.prefill(batch)
+            finally:
+                del runner.prefix_cache
+        groups = [(m, (self.route == g).nonzero()[:, 0]) for g, m in enumerate(self.methods)]
+        groups = [(m, rows) for m, rows in groups if len(rows)]
+        logits, states = [], []
+        for m, rows in groups:
+            sub = {k: v.index_select(0, rows) if torch.is_tensor(v) else v for k, v in batch.items()}
+            out = m.prefill(sub)
+            logits.append(out[0])
+            states.append(out[1])
+        order = torch.cat([rows for _, rows in groups]).argsort()  # stacked row of each batch row
+        return torch.cat(logits)[order], stack_states(states).select(order)
+
+    def step(self, state, tokens):
+        return self.methods[0].step(state, tokens)
+
+
+# ----- the core: Method objects in, text out -----
+def decode(methods, sources, routes=None, beam=5, length_penalty=1.0, max_new_tokens=64, batch_size=8,
+           limits=Limits(), progress=True):
+    """One output string per source, in order. `methods` is a list of Methods; `routes[i]` indexes it
+    (all rows use methods[0] when `routes` is None). Several methods share batches (see `Mixed`)."""
+    if len(methods) > 1 and (routes is None or len(routes) != len(sources)):
+        raise ValueError("decode: several methods need one route per source")
+    first = methods[0]
+    tok, device = first.tokenizer, next(first.model.parameters()).device
+    mixed = Mixed(methods) if len(methods) > 1 else None
+    for m in methods:
+        m.eval()
+    pairs = [encode_pair(tok, s, None, first.encoder_decoder, limits) for s in sources]
+    order = sorted(range(len(pairs)), key=lambda i: -len(pairs[i][0]))  # longest first: OOM shows early
+    out = [None] * len(pairs)
+    with tqdm(total=len(pairs), desc="decode", unit="row", disable=not progress) as bar:
+        for start in range(0, len(order), batch_size):
+            idx = order[start: start + batch_size]
+            batch = collate([pairs[i] for i in idx], tok.pad_token_id, first.encoder_decoder)
+            batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
+            runner = first
+            if mixed is not None:
+                mixed.route, runner = torch.tensor([routes[i] for i in idx], device=device), mixed
+            hyps = beam_search(runner, batch, beam, length_penalty, max_new_tokens, tok.eos_token_id)
+            for i, ids in zip(idx, hyps):
+                out[i] = " ".join(tok.decode(ids, skip_special_tokens=True).splitlines()).strip()
+            bar.update(len(idx))
+    return out
+
+
+# ----- the command -----
+def add_arguments(p):
+    p.add_argument("--model", required=True, help="base model (must be the one named in each method.json)")
+    p.add_argument("--method-dir", required=True, action="append", metavar="[NAME=]DIR",
+                   help="trained method directory; repeat as NAME=DIR to mix several prefixes in one batch")
+    p.add_argument("--route", default="method", metavar="FIELD",
+                   help="input field naming each line's method when several are given (default: method)")
+    p.add_argument("--input", required=True, help="JSONL with a `source` field (linearize's test.jsonl)")
+    p.add_argument("--out", required=True, help="hypotheses, one line per input line, in order")
+    p.add_argument("--beam", type=int, default=5, help="beam size (1 = greedy)")
+    p.add_argument("--length-penalty", type=float, default=1.0, help="score = sum log-prob / length ** this")
+    p.add_argument("--max-new-tokens", type=int, default=64)
+    p.add_argument("--batch-size", type=int, default=8, help="input rows per batch (each times --beam)")
+    p.add_argument("--max-source-len", type=int, default=Limits.max_source_len, help="source tokens kept")
+    p.add_argument("--limit", type=int, default=None, metavar="N", help="decode the first N lines only")
+    p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:1, ...")
+    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+
+
+def parse_method_dirs(specs):
+    """[(name, dir)] from `DIR` (one method) or `NAME=DIR` (several; names unique)."""
+    if len(specs) == 1 and "=" not in specs[0]:
+        return [(None, specs[0])]
+    out = []
+    for spec in specs:
+        name, sep, dir = spec.partition("=")
+        if not sep or not name or not dir:
+            raise InputError(f"--method-dir {spec}: with several method dirs, write each as NAME=DIR")
+        if name in [n for n, _ in out]:
+            raise InputError(f"--method-dir {spec}: name '{name}' given twice")
+        out.append((name, dir))
+    return out
+
+
+def read_inputs(path, names, route, limit=None):
+    """(sources, routes or None) from the input JSONL; InputError names file:line on a bad line."""
+    sources, routes = [], []
+    for line, row in read_jsonl(path, required=("source",) + ((route,) if len(names) > 1 else ())):
+        if not isinstance(row["source"], str):
+            raise InputError(f"{where(path, line)}: field 'source' is not a string")
+        if len(names) > 1:
+            if row[route] not in names:
+                raise InputError(f"{where(path, line)}: unknown method {row[route]!r} in field '{route}' "
+                                 f"(method dirs: {', '.join(names)})")
+            routes.append(names.index(row[route]))
+        sources.append(row["source"])
+        if limit is not None and len(sources) >= limit:
+            break  # lines past the limit are not read
+    return sources, (routes if len(names) > 1 else None)
+
+
+def run(args):
+    from .checkpoint import load_method, read_info
+    from .models import load_model
+
+    for flag in ("beam", "max_new_tokens", "batch_size", "limit"):
+        if getattr(args, flag) is not None and getattr(args, flag) < 1:
+            raise InputError(f"--{flag.replace('_', '-')} must be at least 1")
+    dirs = parse_method_dirs(args.method_dir)
+    for _, dir in dirs:
+        info = read_info(dir)
+        if info["model"] != args.model:
+            raise InputError(f"{Path(dir) / 'method.json'}: trained on base model '{info['model']}', "
+                             f"not --model {args.model}")
+        if len(dirs) > 1 and info.get("method") in WEIGHT_METHODS:
+            raise InputError(f"{Path(dir) / 'method.json'}: method '{info['method']}' changes the model's "
+                             "weights and cannot share a batch: give one --method-dir")
+    sources, routes = read_inputs(args.input, [n for n, _ in dirs], args.route, args.limit)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" \
+        else torch.device(args.device)
+    model, tokenizer = load_model(args.model, dtype=getattr(torch, args.dtype))
+    model.to(device)
+    methods = [load_method(dir, model, tokenizer).to(device) for _, dir in dirs]
+    hyps = decode(methods, sources, routes, beam=args.beam, length_penalty=args.length_penalty,
+                  max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
+                  limits=Limits(max_source_len=args.max_source_len))
+    with atomic_open(args.out) as f:
+        f.writelines(h + "\n" for h in hyps)

@@ -1,0 +1,178 @@
+"""`prefixtune decode`: beam search == HF generate, batching invariance, mixed prefixes == separate
+runs, and the command's files and errors."""
+
+import json
+
+import pytest
+import torch
+
+from prefixtune import cli
+from prefixtune.checkpoint import save_method
+from prefixtune.decode import Mixed, beam_search, decode
+from prefixtune.examples import collate, encode_pair
+from prefixtune.methods import MethodConfig, build
+from prefixtune.models import load_model
+
+FAMILIES = ["tiny-gpt2", "tiny-llama", "tiny-bart"]
+SOURCES = ["name : Alimentum | area : city centre", "hello", "a longer source text with words in it", "x",
+           "The Eagle | eatType | coffee shop", "ab"]
+# Random tiny models hardly ever emit eos, or emit it at once. To exercise eos, finished hypotheses,
+# length penalty and early stopping, `chatty` makes predictions peaked and eos competitive, depending
+# on the context (rescaled weights; eos logit = max logit - shift + logit of token 7). These settings
+# give every family hypotheses of varied lengths (checked below).
+CHATTY = {"tiny-gpt2": (None, 0.0), "tiny-llama": (0.3, 1.0), "tiny-bart": (0.3, -2.0)}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models gain nothing from threads; on a shared machine they only lose."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def chatty(name):
+    model, tok = load_model(name)
+    std, shift = CHATTY[name]
+    if std is not None:
+        torch.manual_seed(0)
+        for p in model.parameters():
+            if p.dim() >= 2:
+                torch.nn.init.normal_(p, std=std)
+
+    def hook(module, args, logits):
+        z = (logits - logits.mean(-1, keepdim=True)) / logits.std(-1, keepdim=True) * 3
+        eos = z.max(-1).values - shift + z[..., 7]
+        return torch.cat([z[..., :2], eos[..., None], z[..., 3:]], -1)
+
+    model.lm_head.register_forward_hook(hook)
+    return model, tok
+
+
+def hf_generate(model, tok, batch, beam, lp, max_new):
+    g = model.generate(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], num_beams=beam,
+                       length_penalty=lp, do_sample=False, max_new_tokens=max_new, eos_token_id=tok.eos_token_id,
+                       pad_token_id=tok.pad_token_id, forced_eos_token_id=None, forced_bos_token_id=None)
+    out = []
+    for row in g[:, 1 if model.config.is_encoder_decoder else batch["input_ids"].shape[1]:].tolist():
+        while row and row[-1] == tok.pad_token_id:
+            row.pop()
+        out.append(row[:-1] if row and row[-1] == tok.eos_token_id else row)
+    return out
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_beam_search_equals_hf_generate(name):
+    model, tok = chatty(name)
+    method = build(model, tok, MethodConfig("finetune"))
+    pairs = [encode_pair(tok, s, None, method.encoder_decoder) for s in SOURCES]
+    batch = collate(pairs, tok.pad_token_id, method.encoder_decoder)
+    lengths = set()
+    for beam, lp in [(1, 1.0), (4, 1.0), (4, 0.8)]:
+        ours = beam_search(method, batch, beam, lp, 16, tok.eos_token_id)
+        assert ours == hf_generate(model, tok, batch, beam, lp, 16), (beam, lp)
+        lengths |= {len(h) for h in ours}
+    assert len(lengths) >= 4 and min(lengths) < 16  # hypotheses of varied lengths: eos is exercised
+
+
+def prefixes(model, tok, n=2, method="prefix"):
+    """`n` random-init methods over one shared model (direct P ~ N(0, 1): clearly different outputs)."""
+    out = []
+    for seed in range(n):
+        torch.manual_seed(100 + seed)
+        out.append(build(model, tok, MethodConfig(method, prefix_len=3, reparam=False)))
+    return out
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_outputs_do_not_depend_on_batch_size(name):
+    model, tok = chatty(name)
+    (method,) = prefixes(model, tok, 1)
+    one = decode([method], SOURCES, beam=3, max_new_tokens=12, batch_size=1, progress=False)
+    three = decode([method], SOURCES, beam=3, max_new_tokens=12, batch_size=3, progress=False)
+    assert one == three
+
+
+@pytest.mark.parametrize("name,kind", [(f, "prefix") for f in FAMILIES] + [("tiny-llama", "embedding")])
+def test_mixed_batch_equals_separate_runs(name, kind):
+    model, tok = chatty(name)
+    methods = prefixes(model, tok, 2, kind)
+    sources = SOURCES * 2
+    routes = [i % 2 for i in range(len(sources))]
+    kw = dict(beam=3, length_penalty=0.8, max_new_tokens=12, progress=False)
+    # decoder-only prefixes prefill in one forward from stacked prefix caches; others per method
+    assert (Mixed(methods).prefixes is not None) == (kind == "prefix" and name != "tiny-bart")
+    mixed = decode(methods, sources, routes, batch_size=4, **kw)
+    separate = [decode([m], sources, batch_size=4, **kw) for m in methods]
+    assert mixed == [separate[r][i] for i, r in enumerate(routes)]
+    assert separate[0] != separate[1]  # the two prefixes really differ
+
+
+# ----- the command -----
+def make_dirs(tmp_path, n=2, method="prefix", model_name="tiny-gpt2"):
+    model, tok = load_model(model_name)
+    methods = prefixes(model, tok, n, method) if method != "finetune" else \
+        [build(model, tok, MethodConfig("finetune")) for _ in range(n)]
+    dirs = []
+    for i, m in enumerate(methods):
+        save_method(m, tmp_path / f"m{i}", {"model": model_name})
+        dirs.append(tmp_path / f"m{i}")
+    return methods, dirs
+
+
+def write_input(path, rows):
+    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows))
+    return path
+
+
+def test_cli_writes_one_line_per_input_in_order(tmp_path):
+    methods, dirs = make_dirs(tmp_path, 2)
+    rows = [{"id": i, "source": s, "method": ["a", "b"][i % 2]} for i, s in enumerate(SOURCES)]
+    inp = write_input(tmp_path / "test.jsonl", rows)
+    args = ["decode", "--model", "tiny-gpt2", "--input", str(inp), "--beam", "2", "--max-new-tokens", "8",
+            "--batch-size", "4", "--device", "cpu"]
+    cli.main(args + ["--method-dir", str(dirs[0]), "--out", str(tmp_path / "one.txt")])
+    lines = (tmp_path / "one.txt").read_text().split("\n")
+    assert lines[-1] == "" and len(lines) == len(rows) + 1  # one line each, newline-terminated
+    # in input order: each line is what that source alone decodes to
+    alone = [decode(methods[:1], [s], beam=2, max_new_tokens=8, progress=False)[0] for s in SOURCES]
+    assert lines[:-1] == alone
+    cli.main(args + ["--method-dir", f"a={dirs[0]}", "--method-dir", f"b={dirs[1]}",
+                     "--out", str(tmp_path / "mixed.txt"), "--limit", "4"])
+    mixed = (tmp_path / "mixed.txt").read_text().splitlines()
+    other = decode(methods[1:], SOURCES, beam=2, max_new_tokens=8, progress=False)
+    assert mixed == [alone[0], other[1], alone[2], other[3]]
+    write_input(inp, rows[:2] + ["{not json"])  # --limit 2: the broken third line is never read
+    cli.main(args + ["--method-dir", str(dirs[0]), "--out", str(tmp_path / "two.txt"), "--limit", "2"])
+    assert (tmp_path / "two.txt").read_text().splitlines() == alone[:2]
+
+
+@pytest.mark.parametrize("bad,needle", [
+    ({"id": 1, "text": "no source", "method": "a"}, "test.jsonl:2: missing field 'source'"),
+    ({"source": "x", "method": "zzz"}, "test.jsonl:2: unknown method 'zzz'"),
+    ("{not json", "test.jsonl:2: not valid JSON"),
+])
+def test_cli_bad_input_exits_2_naming_the_line(tmp_path, capsys, bad, needle):
+    _, dirs = make_dirs(tmp_path, 2)
+    inp = write_input(tmp_path / "test.jsonl", [{"source": "ok", "method": "a"}, bad])
+    out = tmp_path / "hyp.txt"
+    with pytest.raises(SystemExit) as e:
+        cli.main(["decode", "--model", "tiny-gpt2", "--method-dir", f"a={dirs[0]}", "--method-dir",
+                  f"b={dirs[1]}", "--input", str(inp), "--out", str(out), "--device", "cpu"])
+    err = capsys.readouterr().err.strip()
+    assert e.value.code == 2 and len(err.splitlines()) == 1 and needle in err, err
+    assert not out.exists() and not list(tmp_path.glob(".hyp.txt*"))
+
+
+def test_cli_refuses_to_mix_weight_methods_and_other_models(tmp_path, capsys):
+    _, dirs = make_dirs(tmp_path, 2, "finetune")
+    inp = write_input(tmp_path / "test.jsonl", [{"source": "ok", "method": "a"}])
+    base = ["decode", "--model", "tiny-gpt2", "--input", str(inp), "--out", str(tmp_path / "h.txt")]
+    with pytest.raises(SystemExit) as e:
+        cli.main(base + ["--method-dir", f"a={dirs[0]}", "--method-dir", f"b={dirs[1]}"])
+    assert e.value.code == 2 and "changes the model's weights" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        cli.main([a if a != "tiny-gpt2" else "tiny-llama" for a in base] + ["--method-dir", str(dirs[0])])
+    assert e.value.code == 2 and "trained on base model 'tiny-gpt2'" in capsys.readouterr().err
+    assert not (tmp_path / "h.txt").exists()
