@@ -359,6 +359,7 @@ def expand(settings: dict, where=PARAMS) -> Grid:
                                             tin = f"data/slices/{slug}.jsonl"
                                             trefs = f"data/slices/{slug}.refs.txt"
                                             testsets[slug] = {"input": tin, "refs": trefs, "source": source,
+                                                              "src_input": src_in, "src_refs": src_refs,
                                                               "cmd": _testset_cmd(src_in, src_refs, limit, tin,
                                                                                   trefs)}
                                         else:
@@ -452,18 +453,18 @@ def render_dvc(grid: Grid) -> str:
     for source, cmd in grid.linearize.items():
         st[stage_name("linearize", source)] = {"cmd": cmd, "deps": [f"data/raw/{source}"], "outs": [f"data/{source}"]}
     for slug, t in grid.testsets.items():
-        st[stage_name("testset", slug)] = {"cmd": t["cmd"], "deps": [f"data/{t['source']}"],
+        # Dependencies name single files inside data/<source>: DVC hashes them one by one, so widening
+        # the grid (more subsamples written by linearize) re-runs only what reads a changed file.
+        st[stage_name("testset", slug)] = {"cmd": t["cmd"], "deps": [t["src_input"], t["src_refs"]],
                                            "outs": [t["input"], t["refs"]]}
     for rid, r in grid.runs.items():
-        st[stage_name("train", rid)] = {"cmd": r.train_cmd, "deps": [f"data/{r.source}"], "outs": [r.method_dir]}
+        st[stage_name("train", rid)] = {"cmd": r.train_cmd, "deps": [r.train_file], "outs": [r.method_dir]}
     for rid, r in grid.runs.items():
         for test, t in r.tests.items():
             key = f"{rid}/{test}"
-            data_dep = t["input"] if t["input"].startswith("data/slices/") else f"data/{r.source}"
-            st[stage_name("decode", key)] = {"cmd": t["decode_cmd"], "deps": [r.method_dir, data_dep],
+            st[stage_name("decode", key)] = {"cmd": t["decode_cmd"], "deps": [r.method_dir, t["input"]],
                                              "outs": [t["hyp"]]}
-            refs_dep = t["refs"] if t["refs"].startswith("data/slices/") else f"data/{r.source}"
-            st[stage_name("score", key)] = {"cmd": t["score_cmd"], "deps": [t["hyp"], refs_dep],
+            st[stage_name("score", key)] = {"cmd": t["score_cmd"], "deps": [t["hyp"], t["refs"]],
                                             "outs": [t["scores"]]}
     st["aggregate"] = {"cmd": "prefixtune aggregate --params params.yaml --runs runs --tables results/tables "
                               "--metrics results/metrics.json",
