@@ -3,13 +3,14 @@
 For each (method, learning rate) it trains on one low-data subset with the pipeline's own
 `train()` and scores the result by the mean target-token loss on the matching low-data dev set
 (every dev reference, teacher-forced). Lower is better; the chosen rates go into params.yaml.
-Writes one CSV row per trial (atomically) and prints it as it goes.
+Appends one CSV row per trial to --out (rewritten atomically after each) and prints it.
 
     python bench/tune_lr.py --data data/e2e/lowdata --size 100 --sample 0 --steps 40 \
-        --out results/tables/lr_tuning.csv prefix=5e-4,2e-3,5e-3 finetune=5e-5,2e-4
+        --out results/tuning/lr_tuning.csv prefix=5e-4,2e-3 finetune=5e-5,2e-4
 """
 
 import argparse
+import os
 import tempfile
 import time
 
@@ -54,7 +55,7 @@ def main():
     examples = read_examples(train_file)
     dev = [(row["source"], ref) for _, row in read_jsonl(f"{args.data}/dev-n{args.size}-s{args.sample}.jsonl")
            for ref in row["refs"]]
-    rows = []
+    rows = pd.read_csv(args.out).to_dict("records") if os.path.isfile(args.out) else []
     for spec in args.grid:
         name, lrs = spec.split("=")
         method_name, _, fraction = name.partition(":")
