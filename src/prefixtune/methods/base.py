@@ -8,11 +8,13 @@ The base class is a complete implementation for methods that only change weights
 `prefill` where they need a different layout.
 """
 
+import warnings
 from dataclasses import asdict, dataclass, field
 
 import torch
 from torch import nn
 
+from ..errors import InputError
 from ..examples import positions
 
 
@@ -50,6 +52,26 @@ class DecodeState:
         if self.encoder_outputs is not None:
             self.encoder_outputs.last_hidden_state = self.encoder_outputs.last_hidden_state.index_select(0, index)
         return self
+
+
+def init_text_ids(tokenizer, config: MethodConfig) -> list[int] | None:
+    """Token ids of `config.init_text` (None without one). The text decides P: `config.prefix_len`
+    becomes its token count (with a warning when that changes it), so method.json records the P used."""
+    if not config.init_text:
+        return None
+    ids = tokenizer(config.init_text, add_special_tokens=False)["input_ids"]
+    if not ids:
+        raise InputError(f"init text {config.init_text!r} has no tokens")
+    if config.prefix_len != len(ids):
+        warnings.warn(f"prefix_len {config.prefix_len} replaced by {len(ids)}, "
+                      f"the token count of init_text {config.init_text!r}")
+        config.prefix_len = len(ids)
+    return ids
+
+
+def master_dtype(model) -> torch.dtype:
+    """Trainable tensors stay at least float32 (a master copy for bf16 models)."""
+    return torch.promote_types(next(model.parameters()).dtype, torch.float32)
 
 
 class Method(nn.Module):

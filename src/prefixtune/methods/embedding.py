@@ -14,14 +14,12 @@ Random init: P' ~ N(0, 1) (reparam) or P ~ N(0, std of the embedding matrix) (di
 Trainable tensors are kept at least float32; they are cast to the model's dtype when used.
 """
 
-import warnings
 
 import torch
 from torch import nn
 
-from ..errors import InputError
 from ..examples import IGNORE, positions
-from .base import DecodeState, Method
+from .base import DecodeState, Method, init_text_ids, master_dtype
 
 
 class VirtualTokens(nn.Module):
@@ -62,25 +60,6 @@ class VirtualTokens(nn.Module):
             raise ValueError(f"embedding tensor has shape {tuple(rows.shape)}, expected {tuple(self.table.shape)}")
         self.table = nn.Parameter(rows.detach().to(self.table).clone())
         self.mlp = None
-
-
-def init_text_ids(tokenizer, config) -> list[int] | None:
-    """Token ids of `config.init_text` (None without one); sets `config.prefix_len` to their count."""
-    if not config.init_text:
-        return None
-    ids = tokenizer(config.init_text, add_special_tokens=False)["input_ids"]
-    if not ids:
-        raise InputError(f"init text {config.init_text!r} has no tokens")
-    if config.prefix_len != len(ids):
-        warnings.warn(f"prefix_len {config.prefix_len} replaced by {len(ids)}, "
-                      f"the token count of init_text {config.init_text!r}")
-        config.prefix_len = len(ids)
-    return ids
-
-
-def master_dtype(model) -> torch.dtype:
-    """Trainable tensors stay at least float32 (master copy for bf16 models)."""
-    return torch.promote_types(next(model.parameters()).dtype, torch.float32)
 
 
 class Embedding(Method):

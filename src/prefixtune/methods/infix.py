@@ -23,7 +23,7 @@ import torch
 from ..errors import InputError
 from ..examples import positions
 from .base import DecodeState, Method
-from .embedding import init_text_ids, master_dtype
+from .base import init_text_ids, master_dtype
 from .prefix import PrefixGroup
 
 

@@ -32,7 +32,7 @@ import warnings
 import torch
 from torch import nn
 
-from .base import DecodeState, Method
+from .base import DecodeState, Method, init_text_ids, master_dtype
 
 
 def _shapes(model):
@@ -129,19 +129,10 @@ class Prefix(Method):
 
     def __init__(self, model, tokenizer, config):
         super().__init__(model, tokenizer, config)
-        init_ids = None
-        if config.init_text:
-            init_ids = tokenizer(config.init_text, add_special_tokens=False)["input_ids"]
-            if not init_ids:
-                raise ValueError(f"init_text {config.init_text!r} has no tokens")
-            if config.prefix_len != len(init_ids):
-                warnings.warn(f"prefix_len {config.prefix_len} replaced by {len(init_ids)}, "
-                              f"the token count of init_text {config.init_text!r}")
-                config.prefix_len = len(init_ids)
+        init_ids = init_text_ids(tokenizer, config)
         self.virtual_len = config.prefix_len
         param = next(model.parameters())
-        # Trainable tensors stay at least float32 (master copy for bf16 models); the cache gets the model dtype.
-        dtype = torch.promote_types(param.dtype, torch.float32)
+        dtype = master_dtype(model)  # the cache itself gets the model's dtype
         shapes, hidden = _shapes(model)
         self.groups = nn.ModuleDict({
             name: PrefixGroup(*shape, config.prefix_len, hidden, config.mid_dim, config.reparam, dtype, param.device)
