@@ -99,7 +99,7 @@ class Runner:
         else:
             self.module = build(model, tokenizer, MethodConfig(name, prefix_len=10, mid_dim=512)).to(device)
             self.params = self.module.trainable_parameters()
-            self.forward = lambda: self.module(self.batch).loss
+            self.forward = lambda: self.module.loss(self.batch)  # as prefixtune.train does
         self.module.train()
         self.batch = to_device(batch, device)
         self.hp = Hparams(lr=5e-5)

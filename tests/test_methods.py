@@ -258,3 +258,17 @@ def test_infix_sits_between_source_and_sep(name, shape):
     torch.testing.assert_close(got[:, :cut][x], base[:, :cut][x])
     # SEP (whose logits predict y_1) attends to the infix: every row's first-target prediction changes.
     assert ((got[:, cut] - base[:, cut]).abs().amax(-1) > 1e-3).all()
+
+
+@pytest.mark.parametrize("name,method", [(n, m) for n in ("tiny-gpt2", "tiny-llama", "tiny-bart")
+                                         for m in ("prefix", "finetune", "adapter", "embedding", "infix")
+                                         if (n, m) != ("tiny-bart", "infix")])  # infix is decoder-only
+def test_training_loss_equals_forward_loss(name, method):
+    """`Method.loss` (logits only over the target where it can) is the loss `forward` reports."""
+    model, tok = load_model(name)
+    m = build(model, tok, MethodConfig(method, prefix_len=3, mid_dim=16, adapter_fraction=0.01))
+    ed = model.config.is_encoder_decoder
+    batch = collate([encode_pair(tok, "name : Aromi | food : Thai", "Aromi serves Thai food.", ed),
+                     encode_pair(tok, "name : X", "X is a pub by the river, rated 5 of 5.", ed)],
+                    tok.pad_token_id, ed)
+    torch.testing.assert_close(m.loss(batch), m(batch).loss, atol=1e-6, rtol=1e-6)

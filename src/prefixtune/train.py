@@ -260,7 +260,7 @@ def train(method, examples, hparams: Hparams, out_dir, info: dict | None = None)
             for idx in groups:
                 batch = to_device(collate([encoded[i] for i in idx], pad_id, method.encoder_decoder), device)
                 # Mean over micro-batches of each one's per-token mean (as transformers' Trainer).
-                part = method(batch).loss / len(groups)
+                part = method.loss(batch) / len(groups)
                 part.backward()
                 loss += part.item()
             if hp.max_grad_norm:

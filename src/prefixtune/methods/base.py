@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from ..errors import InputError
-from ..examples import positions
+from ..examples import IGNORE, positions
 
 
 @dataclass
@@ -79,6 +79,7 @@ class Method(nn.Module):
 
     name = "base"
     virtual_len = 0  # positions the method places before the source (P for prefix)
+    base_forward = True  # decoder-only `forward` is this class's (False where a subclass changes it)
 
     def __init__(self, model, tokenizer, config: MethodConfig):
         super().__init__()
@@ -124,6 +125,25 @@ class Method(nn.Module):
         return self.model(input_ids=batch["input_ids"], attention_mask=mask,
                           position_ids=positions(batch["attention_mask"], self.virtual_len),
                           labels=batch.get("labels"), past_key_values=cache, use_cache=cache is not None)
+
+    def loss(self, batch: dict) -> torch.Tensor:
+        """The training loss: equal to `forward(batch).loss`, computed with less work where it can.
+
+        Decoder-only methods that run the model as `forward` does get logits only from the last
+        source position on (`logits_to_keep`): source positions carry no loss, and the LM head and
+        log-softmax over the vocabulary (49,152 words for SmolLM2) are a large share of a step.
+        """
+        if self.encoder_decoder or not self.base_forward or "source_len" not in batch:
+            return self(batch).loss
+        cache = self.prefix_cache(batch["input_ids"].shape[0])
+        keep = batch["input_ids"].shape[1] - batch["source_len"] + 1
+        out = self.model(input_ids=batch["input_ids"], attention_mask=self._with_virtual(batch["attention_mask"]),
+                         position_ids=positions(batch["attention_mask"], self.virtual_len),
+                         past_key_values=cache, use_cache=cache is not None, logits_to_keep=keep)
+        # logits[:, i] predicts token source_len + i (the last one predicts past the end: dropped).
+        labels = batch["labels"][:, batch["source_len"]:]
+        return nn.functional.cross_entropy(out.logits[:, :-1].flatten(0, 1).float(), labels.flatten(),
+                                           ignore_index=IGNORE)
 
     @torch.no_grad()
     def prefill(self, batch: dict):

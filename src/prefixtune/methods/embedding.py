@@ -66,6 +66,7 @@ class Embedding(Method):
     """P virtual input embeddings; exported as the merged P x hidden table `embedding`."""
 
     name = "embedding"
+    base_forward = False  # its forward lays the batch out differently
 
     def __init__(self, model, tokenizer, config):
         super().__init__(model, tokenizer, config)

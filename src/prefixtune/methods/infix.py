@@ -40,6 +40,7 @@ class Infix(Method):
     of shape (layers, 2, kv_heads, P, head_dim)."""
 
     name = "infix"
+    base_forward = False  # its forward runs the source, the infix, then the target
 
     def __init__(self, model, tokenizer, config):
         if model.config.is_encoder_decoder:
