@@ -121,10 +121,13 @@ class Method(nn.Module):
         if self.encoder_decoder:
             return self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
                               labels=batch.get("labels"), past_key_values=cache, use_cache=False)
-        mask = self._with_virtual(batch["attention_mask"])
-        return self.model(input_ids=batch["input_ids"], attention_mask=mask,
+        return self._run_decoder(batch, cache, labels=batch.get("labels"))
+
+    def _run_decoder(self, batch: dict, cache, **extra):
+        """The decoder-only model call of `forward` and `loss`: virtual positions, padding-free ids."""
+        return self.model(input_ids=batch["input_ids"], attention_mask=self._with_virtual(batch["attention_mask"]),
                           position_ids=positions(batch["attention_mask"], self.virtual_len),
-                          labels=batch.get("labels"), past_key_values=cache, use_cache=cache is not None)
+                          past_key_values=cache, use_cache=cache is not None, **extra)
 
     def loss(self, batch: dict) -> torch.Tensor:
         """The training loss: equal to `forward(batch).loss`, computed with less work where it can.
@@ -137,9 +140,7 @@ class Method(nn.Module):
             return self(batch).loss
         cache = self.prefix_cache(batch["input_ids"].shape[0])
         keep = batch["input_ids"].shape[1] - batch["source_len"] + 1
-        out = self.model(input_ids=batch["input_ids"], attention_mask=self._with_virtual(batch["attention_mask"]),
-                         position_ids=positions(batch["attention_mask"], self.virtual_len),
-                         past_key_values=cache, use_cache=cache is not None, logits_to_keep=keep)
+        out = self._run_decoder(batch, cache, logits_to_keep=keep)
         # logits[:, i] predicts token source_len + i (the last one predicts past the end: dropped).
         labels = batch["labels"][:, batch["source_len"]:]
         return nn.functional.cross_entropy(out.logits[:, :-1].flatten(0, 1).float(), labels.flatten(),
