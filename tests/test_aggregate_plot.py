@@ -60,6 +60,12 @@ def test_paper_grid_tables_and_plots(tmp_path):
             and "lowdata" in r.experiments]
     scores = [json.loads((tmp_path / "runs" / r.id / "test.scores.json").read_text())["BLEU"] for r in runs]
     assert cell["BLEU"].item() == pytest.approx(sum(scores) / len(scores), rel=1e-5)
+    every = pd.read_csv(tmp_path / "tables" / "runs.csv")  # the same runs, unaveraged, told apart
+    mine = every[(every.experiment == "lowdata") & (every.dataset == "e2e") & (every.method == "prefix")
+                 & (every["size"].astype(str) == "50")]
+    assert sorted(zip(mine["sample"], mine["seed"])) == sorted((r.sample, r.seed) for r in runs)
+    assert sorted(mine["BLEU"]) == pytest.approx(sorted(scores), rel=1e-5)
+    assert len(every) == sum(len(r.tests) * len(r.experiments) for r in grid.runs.values())
 
     main = tabs["main"]
     assert {"e2e", "webnlg", "dart", "xsum"} == set(main.dataset)

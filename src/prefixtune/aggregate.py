@@ -9,7 +9,8 @@ writes) and `runs/<id>/method/method.json` (trainable_fraction, seconds). A miss
 file is an InputError naming it.
 
 Each experiment's runs go to its table: results/tables/{main,lowdata,extrapolation,ablations}.csv
-(all four are always written; a table with no runs has only its header). One row per
+(all four are always written; a table with no runs has only its header), and every scored run,
+unaveraged, to results/tables/runs.csv (paired comparisons need the runs, not only the means). One row per
 (experiment, dataset, method, size, prefix_len, init, test) with `n` (runs averaged: samples x
 seeds), then every metric the scorer printed as the mean over those runs and `<metric>_std` (sample
 standard deviation; empty when n = 1), then trainable_fraction and train_seconds (means).
@@ -27,6 +28,7 @@ from .errors import InputError
 from .files import atomic_open, write_json
 
 KEYS = ["experiment", "dataset", "method", "size", "prefix_len", "init", "test"]
+RUN_KEYS = ["sample", "seed", "run"]  # what tells the runs of one cell apart (runs.csv only)
 EXTRA = ["trainable_fraction", "train_seconds"]
 
 
@@ -77,12 +79,13 @@ def collect(grid, runs_dir="runs"):
                 metric_order[table] += [m for m in scores if m not in metric_order[table]]
                 rows[table].append({
                     "experiment": exp, "dataset": run.dataset, "method": run.method, "size": run.size,
-                    "prefix_len": run.prefix_len, "init": run.init, "test": test, "run": rid,
+                    "prefix_len": run.prefix_len, "init": run.init, "test": test,
+                    "sample": run.sample, "seed": run.seed, "run": rid,
                     **scores,
                     "trainable_fraction": info.get("trainable_fraction", math.nan),
                     "train_seconds": info.get("seconds", math.nan),
                 })
-    return {t: (pd.DataFrame(r, columns=KEYS + ["run"] + metric_order[t] + EXTRA), metric_order[t])
+    return {t: (pd.DataFrame(r, columns=KEYS + RUN_KEYS + metric_order[t] + EXTRA), metric_order[t])
             for t, r in rows.items()}
 
 
@@ -128,12 +131,17 @@ def run(args):
             raise InputError(f"--overlay: not valid JSON: {e}") from None
     grid = P.build(args.params, overlay)
     out_dir = Path(args.tables)
-    summary = {}
+    summary, every_run = {}, []
     for table, (df, metrics) in collect(grid, args.runs).items():
+        every_run.append(df)
         tab = summarize(df, metrics)
         with atomic_open(out_dir / f"{table}.csv") as f:
             tab.to_csv(f, index=False, float_format="%.6g")
         summary[table] = {label(r): {m: (None if pd.isna(r[m]) else round(float(r[m]), 6)) for m in metrics}
                           for _, r in tab.iterrows()}
         print(f"{out_dir / f'{table}.csv'}: {len(tab)} rows from {len(df)} scored runs")
+    runs = pd.concat([d for d in every_run if len(d)] or [every_run[0]], ignore_index=True)
+    with atomic_open(out_dir / "runs.csv") as f:
+        runs.to_csv(f, index=False, float_format="%.6g")
+    print(f"{out_dir / 'runs.csv'}: {len(runs)} scored runs")
     write_json(args.metrics, summary)

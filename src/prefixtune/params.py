@@ -468,7 +468,8 @@ def render_dvc(grid: Grid) -> str:
                                             "outs": [t["scores"]]}
     st["aggregate"] = {"cmd": "prefixtune aggregate --params params.yaml --runs runs --tables results/tables "
                               "--metrics results/metrics.json",
-                       "deps": ["src/prefixtune/aggregate.py", *grid.scores()],
+                       "deps": ["src/prefixtune/aggregate.py", *grid.scores(),
+                                *(f"{r.method_dir}/method.json" for r in grid.runs.values())],
                        "params": [{"params.yaml": None}],
                        "outs": [{"results/tables": {"cache": False}}],
                        "metrics": [{"results/metrics.json": {"cache": False}}]}

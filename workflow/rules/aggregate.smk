@@ -1,5 +1,6 @@
-# aggregate: every run's scores -> results/tables/{main,lowdata,extrapolation,ablations}.csv (mean, std, n)
-# and results/metrics.json. It expands the same grid, so it gets the same --config overlay.
+# aggregate: every run's scores and method.json -> results/tables/{main,lowdata,extrapolation,ablations}.csv
+# (mean, std, n), results/tables/runs.csv (every run) and results/metrics.json. It expands the same
+# grid, so it gets the same --config overlay.
 import json
 import shlex
 
@@ -12,8 +13,10 @@ rule aggregate:
     input:
         "params.yaml",
         GRID.scores(),
+        [r.method_dir for r in RUNS.values()],  # method.json: trainable fraction, training time
     output:
         expand("results/tables/{table}.csv", table=P.TABLES),
+        "results/tables/runs.csv",
         "results/metrics.json",
     params:
         cmd=AGGREGATE_CMD,
