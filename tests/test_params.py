@@ -24,12 +24,15 @@ def doc():
 def test_default_preset_is_cpu_and_sized_for_a_cpu(doc):
     assert doc["preset"] == "cpu"
     g = P.build(REPO / "params.yaml")
-    assert g.preset == "cpu" and len(g.runs) == 16
-    lowdata = {(r.method, r.size) for r in g.runs.values() if "lowdata" in r.experiments}
-    assert lowdata == {(m, n) for m in ("prefix", "finetune", "adapter-0.1") for n in (50, 100, 200, 500)}
-    ablations = {(r.method, r.size, r.prefix_len, r.init) for r in g.runs.values() if "lowdata" not in r.experiments}
-    assert ablations == {("embedding", 100, 10, "random"), ("infix", 100, 10, "random"),
-                         ("prefix", 100, 6, "random"), ("prefix", 100, 6, "table2text")}
+    assert g.preset == "cpu" and len(g.runs) == 48
+    lowdata = {(r.method, r.size, r.sample) for r in g.runs.values() if "lowdata" in r.experiments}
+    assert lowdata == {(m, n, s) for m in ("prefix", "finetune", "adapter-0.1") for n in (50, 100, 200, 500)
+                       for s in range(3)}
+    ablations = {(r.method, r.size, r.sample, r.prefix_len, r.init)
+                 for r in g.runs.values() if "lowdata" not in r.experiments}
+    assert ablations == {(m, 100, s, p, i) for m, p, i in (("embedding", 10, "random"), ("infix", 10, "random"),
+                                                           ("prefix", 6, "random"), ("prefix", 6, "table2text"))
+                         for s in range(3)}
     for r in g.runs.values():
         assert "--model smollm2-135m" in r.train_cmd and "--batch-size 5 " in r.train_cmd
         assert r.tests["test"]["input"] == "data/slices/e2e-test-first50.jsonl"
@@ -38,7 +41,7 @@ def test_default_preset_is_cpu_and_sized_for_a_cpu(doc):
     assert "--max-steps 60 " in g.runs["e2e/prefix/n500-s0-seed0-p10-random"].train_cmd
     assert "--init-text table-to-text:" in g.runs["e2e/prefix/n100-s0-seed0-p6-table2text"].train_cmd
     assert g.plots == ["results/plots/lowdata_e2e.png", "results/plots/init.png"]
-    assert "--sizes 50 100 200 500 --samples 1" in g.linearize["e2e"]
+    assert "--sizes 50 100 200 500 --samples 3" in g.linearize["e2e"]
 
 
 def test_paper_preset_grid(doc):
@@ -91,7 +94,7 @@ def test_changing_one_setting_changes_only_the_commands_it_reaches(doc):
     b = P.expand(P.resolve(doc, {"presets": {"cpu": {"overrides": doc["presets"]["cpu"]["overrides"] + [
         {"when": {"method": "finetune", "size": 100}, "train": {"lr": 1e-4}}]}}}))
     changed = [rid for rid in a.runs if a.runs[rid].train_cmd != b.runs[rid].train_cmd]
-    assert changed == ["e2e/finetune/n100-s0-seed0"]
+    assert changed == [f"e2e/finetune/n100-s{s}-seed0" for s in range(3)]
     assert all(a.runs[r].tests == b.runs[r].tests for r in a.runs)
     assert a.downloads == b.downloads and a.linearize == b.linearize
 
