@@ -40,6 +40,34 @@ def e2e_groups(name):
     return [g for g in groups.values() if len(g) >= 2]
 
 
+def e2e_stand_in(n=60):
+    """E2E dev, first `n` MRs with >= 2 references: output = the last reference, made `awkward`, references =
+    the others."""
+    groups = e2e_groups("devset.csv")[:n]
+    return awkward([g[-1] for g in groups]), [g[:-1] for g in groups]
+
+
+def awkward(hyps):
+    """Outputs made awkward the way model outputs are: every 10th empty (the last one too), every 7th upper
+    case, every 5th with non-ASCII punctuation and letters (“ ” — £ é)."""
+    n, hyps = len(hyps), list(hyps)
+    for i in range(n):
+        if i % 10 == 3 or i == n - 1:
+            hyps[i] = ""
+        elif i % 7 == 1:
+            hyps[i] = hyps[i].upper()
+        elif i % 5 == 2:
+            hyps[i] = "“" + hyps[i].replace(" - ", " — ").replace("e", "é", 1) + "” £"
+    return hyps
+
+
+def d2t_stand_in(path, n=120):
+    """The first `n` entries of a DART/WebNLG XML file with >= 2 references: output = the last one, made
+    `awkward`, references = the others (parallel files padded with empty lines, as the official scripts)."""
+    groups = [g for _, g in xml_groups(DATA / path)][:n]
+    return awkward([g[-1] for g in groups]), [g[:-1] for g in groups]
+
+
 def xml_groups(path):
     out = []
     for entry in ET.parse(path).getroot().iter("entry"):
@@ -76,15 +104,16 @@ def test_mteval_nist_hand():
     beta = -math.log(0.5) / math.log(1.5) ** 2
     want = (3 / 2 + 1 / 1) * math.exp(-beta * math.log(0.5) ** 2)
     assert mteval.bleu_nist(["a b"], [["a b a c"]])["NIST"] == pytest.approx(want, abs=1e-12)
-    # L_ref is all reference words over the number of reference *systems* (the largest group, as the E2E
-    # script pads with empty segments): (2 + 4 + 2) / 2 = 4 words per segment against 2 + 2 output words.
+    # L_ref is all reference words over the mean number of *non-empty* references per input (mteval's
+    # $cum_ref_count / $cum_seg_count; the E2E script's padding segments do not count): 8 / (3 / 2) = 16/3
+    # words against 2 + 2 output words, so the length penalty applies at ratio 4 / (16/3) = 0.75.
     out = mteval.bleu_nist(["a b", "c d"], [["a b", "a b e f"], ["c d"]])
     assert out["NIST"] == pytest.approx(mteval.bleu_nist(["a b", "c d"], [["a b", "a b e f"], ["c d", ""]])["NIST"])
     counts = {"a": 2, "b": 2, "c": 1, "d": 1, "e": 1, "f": 1}
     total = 8
     uni = sum(math.log2(total / counts[w]) for w in "abcd") / 4
     bi = (math.log2(2 / 2) + math.log2(1 / 1)) / 2  # "a b": count(a)=2, count(a b)=2; "c d": 1/1
-    assert out["NIST"] == pytest.approx(uni + bi, abs=1e-12)  # 4 words vs 8/2: no penalty
+    assert out["NIST"] == pytest.approx((uni + bi) * math.exp(-beta * math.log(0.75) ** 2), abs=1e-12)
 
 
 def test_mteval_official_quirks():
@@ -170,6 +199,71 @@ def test_multibleu_cross_check_sacrebleu():
     sb = sacrebleu.corpus_bleu(hyps, [[r[0] for r in refs], [r[1] for r in refs]], tokenize="none",
                                smooth_method="none", force=True)
     assert multibleu.corpus_bleu(hyps, refs, False)["BLEU"] == pytest.approx(sb.score, abs=1e-6)
+
+
+# ------------------------------------------------------------------ awkward outputs vs the official scripts
+
+@needs_data
+def test_e2e_awkward_outputs_official(tmp_path, capsys):
+    # Empty outputs (7 of 60), upper case and non-ASCII punctuation, scored through the CLI as the DAG does;
+    # the oracle is measure_scores.py itself on the same files. With the empty outputs the NIST length
+    # penalty bites, which is where a wrong reference count per input shows (it did: 7.5364 vs 7.5089).
+    hyps, refs = e2e_stand_in()
+    assert sum(not h for h in hyps) == 7
+    (tmp_path / "hyp.txt").write_text("".join(h + "\n" for h in hyps), encoding="utf-8")
+    (tmp_path / "ref.txt").write_text("\n".join("".join(r + "\n" for r in g) for g in refs), encoding="utf-8")
+    main(["score", "--task", "e2e", "--hyp", str(tmp_path / "hyp.txt"), "--ref", str(tmp_path / "ref.txt"),
+          "--json"])
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out == pytest.approx(ORACLE["e2e_awkward_outputs"], abs=1e-9)
+
+
+@needs_data
+@pytest.mark.parametrize("task,path", [("dart", "dart/dart-v1.1.1-full-test.xml"),
+                                       ("webnlg", "webnlg2017/test/testdata_with_lex.xml")])
+def test_d2t_awkward_outputs_official(task, path, meteor):
+    hyps, refs = d2t_stand_in(path)
+    assert sum(not h for h in hyps) == 13
+    want = ORACLE[f"{task}_awkward_outputs"]
+    out = score(task, hyps, refs, meteor=meteor)
+    assert out["BLEU"] == pytest.approx(want["BLEU_lc" if task == "webnlg" else "BLEU"], abs=1e-6)
+    assert out["METEOR"] == pytest.approx(want["METEOR"], abs=1e-9)
+    assert out["TER"] == pytest.approx(want["TER"], abs=1e-9)
+    other = multibleu.corpus_bleu(hyps, refs, lowercase=task == "dart")["BLEU"]
+    assert other == pytest.approx(want["BLEU" if task == "webnlg" else "BLEU_lc"], abs=1e-6)
+
+
+def test_xsum_empty_outputs(tmp_path, capsys):
+    # rouge-score is XSum's official scorer: an empty output scores 0 and counts in the mean.
+    from rouge_score import rouge_scorer
+    hyps = ["the cat sat on the mat", "", "A dog RAN “home” — fast", ""]
+    refs = [["a cat sat on a mat"], ["nothing here"], ["the dog ran home fast"], ["x"]]
+    scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
+    want = {k: 100 * sum(scorer.score(r[0], h)[k].fmeasure for h, r in zip(hyps, refs)) / 4
+            for k in ("rouge1", "rouge2", "rougeL")}
+    assert rouge.corpus_rouge(hyps, refs) == pytest.approx(want, abs=1e-12)
+    assert want["rouge1"] > 0
+    # A file of nothing but empty outputs is scored (all zeros), not refused.
+    (tmp_path / "hyp.txt").write_text("\n" * 4)
+    (tmp_path / "ref.txt").write_text("".join(r[0] + "\n" for r in refs))
+    main(["score", "--task", "xsum", "--hyp", str(tmp_path / "hyp.txt"), "--ref", str(tmp_path / "ref.txt"),
+          "--json"])
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == \
+        {"rouge1": 0.0, "rouge2": 0.0, "rougeL": 0.0}
+
+
+def test_all_empty_outputs_scored(tmp_path, capsys, meteor):
+    # N blank lines are N empty outputs: every task scores them (the tiny DAG produces such files).
+    hyps, refs = ["", "", ""], [["the cat sat", "a cat"], ["x y"], ["b c d"]]
+    e2e = score("e2e", hyps, refs, meteor=meteor)
+    assert e2e["BLEU"] == 0.0 and e2e["NIST"] == 0.0 and e2e["ROUGE_L"] == 0.0 and e2e["CIDEr"] == 0.0
+    # TER: fewest edits (all insertions: 2 + 2 + 3) over the mean reference lengths (2.5 + 2 + 3); tercom
+    # prints "Total TER: 0.9333333333333333 (7.0/7.5)" for these files.
+    assert score("dart", hyps, refs, meteor=meteor)["TER"] == pytest.approx(7 / 7.5, abs=1e-12)
+    (tmp_path / "hyp.txt").write_text("\n\n\n")
+    (tmp_path / "ref.txt").write_text("the cat sat\na cat\n\nx y\n\nb c d\n")
+    main(["score", "--task", "e2e", "--hyp", str(tmp_path / "hyp.txt"), "--ref", str(tmp_path / "ref.txt")])
+    assert "BLEU: 0.0000" in capsys.readouterr().out
 
 
 # ------------------------------------------------------------------ COCO metrics, METEOR, TER, ROUGE

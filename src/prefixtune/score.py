@@ -4,7 +4,8 @@
                      [--json] [--out scores.json]
 
 Inputs (UTF-8; a leading BOM is ignored; lines are stripped of surrounding whitespace):
-- `--hyp`: one output per line, in input order (an empty line is an empty output).
+- `--hyp`: one output per line, in input order (an empty line is an empty output, scored as the official
+  scripts score it; a file of N blank lines is N empty outputs).
 - one `--ref`: reference groups separated by one blank line, in input order (the E2E challenge format, what
   linearize writes as {dev,test}.refs.txt). As in the E2E script, a file with no blank line whose line count
   equals the hypotheses' is read as one reference per input.
@@ -51,8 +52,10 @@ def add_arguments(p):
 
 # ----------------------------------------------------------------------------------------- reading
 
-def read_lines(path) -> list[str]:
-    """Stripped lines of a UTF-8 text file; InputError for a missing, empty or non-UTF-8 file."""
+def read_lines(path, blank_ok=False) -> list[str]:
+    """Stripped lines of a UTF-8 text file; InputError for a missing or non-UTF-8 file, for a file with no
+    lines, and (unless `blank_ok`: hypotheses, where a blank line is an empty output) for one with only
+    blank lines."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such file")
@@ -68,7 +71,7 @@ def read_lines(path) -> list[str]:
             out.append(raw.decode("utf-8").strip())
         except UnicodeDecodeError:
             raise InputError(f"{where(path, number)}: not valid UTF-8") from None
-    if not any(out):
+    if not out or not (blank_ok or any(out)):
         raise InputError(f"{path}: empty file")
     return out
 
@@ -195,7 +198,7 @@ def _data_to_text(task, hyps, refs, seen, meteor):
 def run(args):
     if args.categories is not None and args.task != "webnlg":
         raise InputError(f"{args.categories}: --categories is for --task webnlg only")
-    hyps = read_lines(args.hyp)
+    hyps = read_lines(args.hyp, blank_ok=True)
     refs = read_references(args.ref, len(hyps))
     seen = read_seen(args.categories, len(hyps)) if args.categories is not None else None
     scores = score(args.task, hyps, refs, seen)

@@ -22,10 +22,11 @@ and runs `mteval-v13a-sig.pl -r REF -s SRC -t TST` with default options. What fo
   (`compute_ngram_info`), including its quirk that a history that is the single token "0" is false in Perl
   and falls back to the total word count. Score = sum_n (matched info / test n-grams) times the length
   penalty exp(-beta * log^2(min(1, L_sys / L_ref))), beta = -log(0.5)/log(1.5)^2, where L_ref is the total
-  number of reference words divided by the number of reference systems (`nist_score(scalar @ref_sys, ...)`).
-  Because of the E2E padding that divisor is the largest number of references of any input, not the mean:
-  we keep it. No library does this (NLTK's corpus_nist differs in tokenization, weights and length penalty),
-  hence this hand-written module.
+  number of reference words divided by the mean number of non-empty references per input (`score_system`:
+  `nist_score($cum_ref_count / $cum_seg_count, ...)`, `score_segment` counting `$ref_seg ne ''`), so the E2E
+  padding segments do not count. The penalty only bites when the outputs are shorter than the references,
+  e.g. when some outputs are empty. No library does this (NLTK's corpus_nist differs in tokenization, weights
+  and length penalty), hence this hand-written module.
 """
 
 import math
@@ -70,7 +71,7 @@ def _system_order(n_refs):
 
 def bleu_nist(hyps: list[str], refs: list[list[str]], preserve_case: bool = False) -> dict:
     """Corpus BLEU (0-1) and NIST of `hyps` against `refs`, as mteval-v13a run by the E2E script."""
-    n_sys = max(len(group) for group in refs)
+    n_sys = max(len(group) for group in refs)  # reference "systems" of the E2E script's SGML (padded)
     order = _system_order(n_sys)
     padded = [list(group) + [""] * (n_sys - len(group)) for group in refs]
     ref_toks = [[tokenize(padded_group[i], preserve_case) for i in order] for padded_group in padded]
@@ -93,7 +94,7 @@ def bleu_nist(hyps: list[str], refs: list[list[str]], preserve_case: bool = Fals
     match = [0] * (MAX_NIST + 1)
     total = [0] * (MAX_NIST + 1)
     match_info = [0.0] * (MAX_NIST + 1)
-    ref_words, ref_len = 0, 0
+    ref_words, ref_len, ref_count = 0, 0, 0
     for words, group, group_ngrams in zip(hyp_toks, ref_toks, ref_ngrams):
         hyp_ngrams = _ngrams(words, MAX_NIST)
         max_ref = {}  # largest count of each of the output's n-grams in any one reference
@@ -110,6 +111,7 @@ def bleu_nist(hyps: list[str], refs: list[list[str]], preserve_case: bool = Fals
         for n in range(1, MAX_NIST + 1):
             total[n] += max(len(words) - n + 1, 0)
         ref_words += sum(len(r) for r in group)
+        ref_count += sum(1 for r in group if r)  # score_segment's $nrefs: non-empty references
         ref_len += _closest_ref_length(len(words), [len(r) for r in group])
 
     # bleu_score (smoothed, the default)
@@ -126,7 +128,8 @@ def bleu_nist(hyps: list[str], refs: list[list[str]], preserve_case: bool = Fals
     bleu = math.exp(log_sum / MAX_BLEU) * bp
 
     # nist_score
-    ratio = total[1] / (ref_words / n_sys) if ref_words else 0.0
+    refs_per_input = ref_count / len(hyp_toks)
+    ratio = total[1] / (ref_words / refs_per_input) if ref_words else 0.0
     if ratio >= 1:
         penalty = 1.0
     elif ratio <= 0:
