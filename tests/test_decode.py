@@ -165,6 +165,27 @@ def test_cli_bad_input_exits_2_naming_the_line(tmp_path, capsys, bad, needle):
     assert not out.exists() and not list(tmp_path.glob(".hyp.txt*"))
 
 
+@pytest.mark.parametrize("rows,extra,needle", [
+    ([], [], "test.jsonl: no inputs (empty file)"),
+    (["", "  "], [], "test.jsonl: no inputs (empty file)"),
+    ([{"source": "ok"}], ["--device", "cuda"], "--device cuda: this machine has no CUDA device"),
+    ([{"source": "ok"}], ["--device", "cuda:7"], "--device cuda:7:"),
+    ([{"source": "ok"}], ["--device", "nope"], "--device nope:"),
+])
+def test_cli_empty_input_and_missing_device_exit_2(tmp_path, capsys, rows, extra, needle):
+    if extra and torch.cuda.is_available() and extra[1] == "cuda":
+        pytest.skip("this machine has CUDA")
+    _, dirs = make_dirs(tmp_path, 1)
+    inp = write_input(tmp_path / "test.jsonl", rows)
+    out = tmp_path / "hyp.txt"
+    with pytest.raises(SystemExit) as e:
+        cli.main(["decode", "--model", "tiny-gpt2", "--method-dir", str(dirs[0]), "--input", str(inp),
+                  "--out", str(out), *extra])
+    err = capsys.readouterr().err.strip()
+    assert e.value.code == 2 and len(err.splitlines()) == 1 and needle in err, err
+    assert not out.exists()
+
+
 def test_cli_refuses_to_mix_weight_methods_and_other_models(tmp_path, capsys):
     _, dirs = make_dirs(tmp_path, 2, "finetune")
     inp = write_input(tmp_path / "test.jsonl", [{"source": "ok", "method": "a"}])

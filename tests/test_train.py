@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -137,6 +138,20 @@ def test_resume_after_kill_is_bit_identical(tmp_path, train_file, method):
     assert [(r["loss"], r["lr"]) for r in logs[0]] == [(r["loss"], r["lr"]) for r in logs[1]]
 
 
+def test_resume_tolerates_a_torn_log_line_and_says_so(tmp_path, train_file, capsys):
+    args = command(train_file, tmp_path / "out", "prefix", "tiny-gpt2", 12, "--save-every", "3")
+    killed = subprocess.run([sys.executable, "-m", "prefixtune.cli", *args], env=dict(os.environ, **{KILL_ENV: "7"}),
+                            cwd=ROOT, capture_output=True)
+    assert killed.returncode == -9
+    log = tmp_path / "out.partial" / "log.jsonl"
+    with open(log, "ab") as f:  # what a kill in the middle of a write leaves: a torn last line
+        f.write(b'{"step": 8, "epoch": 1, "lo')
+    cli.main(args)
+    assert "out: resumed from step 6 of 12" in capsys.readouterr().err
+    rows = [json.loads(x) for x in (tmp_path / "out" / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == list(range(1, 13))
+
+
 def test_resume_refuses_a_different_run(tmp_path, train_file, capsys):
     args = command(train_file, tmp_path / "out", "finetune-top2", "tiny-gpt2", 12, "--save-every", "3")
     env = dict(os.environ, **{KILL_ENV: "4"})
@@ -168,13 +183,34 @@ BAD = {
     "target not a string": (lambda d: write(d / "t.jsonl", '{"source": "a", "target": null}\n'),
                             {}, "t.jsonl:1: 'target' must be a string"),
     "empty file": (lambda d: write(d / "t.jsonl", "\n"), {}, "t.jsonl: no training examples"),
+    "empty target": (lambda d: write(d / "t.jsonl", '{"source": "a", "target": "b"}\n{"source": "c", "target": " "}\n'),
+                     {}, "t.jsonl:2: 'target' is empty"),
+    "adapter fraction 5": (lambda d: write(d / "t.jsonl", '{"source": "a", "target": "b"}\n'),
+                           {"--method": "adapter", "--adapter-fraction": "5"}, "--adapter-fraction is a fraction"),
+    "adapter fraction 0": (lambda d: write(d / "t.jsonl", '{"source": "a", "target": "b"}\n'),
+                           {"--adapter-fraction": "0"}, "between 0 and 1 exclusive (got 0.0"),
+    "no such device": (lambda d: write(d / "t.jsonl", '{"source": "a", "target": "b"}\n'),
+                       {"--device": "cuda:9"}, "--device cuda:9: this machine has"),
+    "model typo": (lambda d: write(d / "t.jsonl", '{"source": "a", "target": "b"}\n'),
+                   {"--model": "tiny-gpt3"}, "unknown model 'tiny-gpt3': not a built-in model (tiny-gpt2, "
+                   "tiny-llama, tiny-bart, smollm2-135m), not a local folder, not in the Hugging Face cache, "
+                   "and the hub cannot be reached (offline); give the path of a model folder"),
+    "folder without config": (lambda d: write(d / "t.jsonl", '{"source": "a", "target": "b"}\n'),
+                              {"--model": "."}, ": not a model folder (no config.json)"),
     "missing file": (lambda d: d / "missing.jsonl", {}, "missing.jsonl: no such file"),
 }
 
 
 @pytest.mark.parametrize("case", BAD)
-def test_bad_input_one_line_exit_2_no_output(tmp_path, case, capsys):
+def test_bad_input_one_line_exit_2_no_output(tmp_path, case, capsys, monkeypatch):
     make, override, message = BAD[case]
+    # Offline, as on a machine without network: the hub probe fails at once (connection refused on the
+    # loopback discard port), so a typo costs no retries. A fresh HF cache: nothing is cached.
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    monkeypatch.setattr("huggingface_hub.constants.ENDPOINT", "http://127.0.0.1:9")
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hf-cache"))
+    monkeypatch.chdir(tmp_path)
+    start = time.perf_counter()
     path = make(tmp_path)
     out = tmp_path / "out"
     args = ["train", "--model", "tiny-gpt2", "--method", "prefix", "--train", str(path), "--out", str(out),
@@ -190,6 +226,7 @@ def test_bad_input_one_line_exit_2_no_output(tmp_path, case, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("prefixtune: error: "), err
     assert message in err
+    assert time.perf_counter() - start < 10  # no hub retries
     assert [p.name for p in tmp_path.iterdir() if p.name != path.name] == []  # no OUT, no OUT.partial
 
 

@@ -259,7 +259,7 @@ def read_inputs(path, names, route, limit=None):
 
 def run(args):
     from .checkpoint import load_method, read_info
-    from .models import load_model
+    from .models import load_model, resolve_device
 
     for flag in ("beam", "max_new_tokens", "batch_size", "limit"):
         if getattr(args, flag) is not None and getattr(args, flag) < 1:
@@ -274,8 +274,9 @@ def run(args):
             raise InputError(f"{Path(dir) / 'method.json'}: method '{info['method']}' changes the model's "
                              "weights and cannot share a batch: give one --method-dir")
     sources, routes = read_inputs(args.input, [n for n, _ in dirs], args.route, args.limit)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" \
-        else torch.device(args.device)
+    if not sources:
+        raise InputError(f"{args.input}: no inputs (empty file)")
+    device = resolve_device(args.device)
     model, tokenizer = load_model(args.model, dtype=getattr(torch, args.dtype))
     model.to(device)
     methods = [load_method(dir, model, tokenizer).to(device) for _, dir in dirs]

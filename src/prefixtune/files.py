@@ -1,15 +1,24 @@
 """Atomic file and directory writes, and a JSONL reader whose errors name file and line.
 
 Nothing half-written is ever left behind: every writer goes to a temporary name in the
-same directory and is renamed into place only when complete.
+same directory and is renamed into place only when complete. A process killed mid-write
+(kill -9, out of memory) cannot clean up, so temporaries carry their owner in their name,
+`.NAME.PID@HOST.XXXXXX.tmp`, and the next writer of NAME removes those whose owner is gone
+(`clean_stale`): a dead process on this host, or any owner after a day (another host of a
+shared filesystem, or a name without an owner).
 """
 
 import contextlib
 import json
 import os
+import re
 import shutil
+import socket
 import tempfile
+import time
 from pathlib import Path
+
+STALE_AFTER = 24 * 3600  # seconds: a temporary of another host (or of no known owner) this old is stale
 
 from .errors import InputError, where
 
@@ -25,12 +34,60 @@ def _publishable(path, mode):
     os.chmod(path, mode & ~_umask())
 
 
+def _owner() -> str:
+    return f"{os.getpid()}@{socket.gethostname()}"
+
+
+def temp_prefix(path) -> str:
+    """The name prefix of this process's temporaries for `path` (for mkstemp/mkdtemp, suffix '.tmp')."""
+    return f".{Path(path).name}.{_owner()}."
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def clean_stale(path) -> list[Path]:
+    """Remove the temporaries that earlier, now dead, writers of `path` left beside it; return them."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        return []
+    pattern = re.compile(re.escape(f".{path.name}.") + r"(?:(\d+)@(.+)\.)?[^.]+\.tmp")
+    here, removed = socket.gethostname(), []
+    for tmp in path.parent.iterdir():
+        m = pattern.fullmatch(tmp.name)
+        if not m:
+            continue
+        pid, host = (int(m.group(1)), m.group(2)) if m.group(1) else (None, None)
+        if pid is not None and host == here:
+            stale = pid != os.getpid() and not _alive(pid)
+        else:
+            try:
+                stale = time.time() - tmp.lstat().st_mtime > STALE_AFTER
+            except FileNotFoundError:
+                continue
+        if stale:
+            if tmp.is_dir() and not tmp.is_symlink():
+                shutil.rmtree(tmp, ignore_errors=True)
+            else:
+                tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_path(path):
     """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    clean_stale(path)
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path), suffix=".tmp", dir=path.parent)
     os.close(fd)
     _publishable(tmp, 0o666)
     try:
@@ -54,7 +111,8 @@ def atomic_dir(path):
     """Yield a fresh temporary directory beside `path`; it replaces `path` only on success."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    clean_stale(path)
+    tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(path), suffix=".tmp", dir=path.parent))
     _publishable(tmp, 0o777)
     try:
         yield tmp

@@ -15,8 +15,11 @@ Names:
 import importlib.util
 import json
 import os
+import re
+import socket
 import tempfile
 from pathlib import Path
+from urllib.parse import urlparse
 
 import torch
 from transformers import (
@@ -34,6 +37,7 @@ from transformers import (
 )
 
 from .errors import InputError
+from .files import clean_stale, temp_prefix
 
 TINY = ("tiny-gpt2", "tiny-llama", "tiny-bart")
 EMBEDDED = "smollm2-135m"
@@ -117,7 +121,8 @@ def embedded_model():
         config = model.config.to_dict()
         config.pop("quantization_config", None)
         copy.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=copy.parent) as tmp:
+        clean_stale(copy)  # what a killed first load left behind
+        with tempfile.TemporaryDirectory(prefix=temp_prefix(copy), suffix=".tmp", dir=copy.parent) as tmp:
             (Path(tmp) / "config.json").write_text(json.dumps(config, indent=2))
             save_model(model, f"{tmp}/model.safetensors")
             tokenizer.save_pretrained(tmp)
@@ -126,6 +131,78 @@ def embedded_model():
             except OSError:
                 pass
     return AutoModelForCausalLM.from_pretrained(copy), AutoTokenizer.from_pretrained(copy)
+
+
+BUILT_IN = TINY + (EMBEDDED,)
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?")
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether the Hugging Face hub (or $HF_ENDPOINT) answers a TCP connect within `timeout` seconds."""
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return False
+    url = urlparse(constants.ENDPOINT)
+    try:
+        socket.create_connection((url.hostname, url.port or (443 if url.scheme == "https" else 80)),
+                                 timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def _locate(name: str) -> tuple[str, bool]:
+    """(what to pass to from_pretrained, local_files_only) for a name that is not built in.
+
+    A local folder; else a hub id that is in the local Hugging Face cache or reachable on the hub. Anything
+    else fails at once, in one line, instead of after transformers' retries.
+    """
+    builtin = f"not a built-in model ({', '.join(BUILT_IN)})"
+    path = Path(name).expanduser()
+    if path.exists():
+        if not (path / "config.json").is_file():
+            raise InputError(f"{path}: not a model folder (no config.json)")
+        return str(path), True
+    if not _HUB_ID.fullmatch(name):
+        raise InputError(f"unknown model '{name}': {builtin} and no such folder")
+    from huggingface_hub import try_to_load_from_cache
+
+    cached = isinstance(try_to_load_from_cache(name, "config.json"), str)
+    if _hub_reachable():
+        return name, False
+    if cached:
+        return name, True
+    raise InputError(f"unknown model '{name}': {builtin}, not a local folder, not in the Hugging Face cache, "
+                     f"and the hub cannot be reached (offline); give the path of a model folder "
+                     f"(with config.json) or a hub id once online")
+
+
+def _first_line(e: Exception) -> str:
+    lines = [x.strip() for x in str(e).splitlines() if x.strip()]
+    return lines[0] if lines else type(e).__name__
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` (CUDA when present, else CPU), `cpu`, `cuda`, `cuda:1`, ...; InputError for a device this
+    machine does not have."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as e:
+        raise InputError(f"--device {name}: {_first_line(e)}") from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise InputError(f"--device {name}: this machine has no CUDA device (use --device cpu or auto)")
+        if device.index is not None and device.index >= count:
+            raise InputError(f"--device {name}: this machine has {count} CUDA device(s)")
+    elif device.type != "cpu":
+        backend = getattr(torch.backends, device.type, None)
+        if backend is None or not getattr(backend, "is_available", lambda: False)():
+            raise InputError(f"--device {name}: not available on this machine")
+    return device
 
 
 def load_model(name: str, dtype: torch.dtype | None = None):
@@ -138,14 +215,14 @@ def load_model(name: str, dtype: torch.dtype | None = None):
     elif name == EMBEDDED:
         model, tokenizer = embedded_model()
     else:
+        where, local = _locate(name)
         try:
-            config = AutoConfig.from_pretrained(name)
-        except (OSError, ValueError) as e:
-            reason = " ".join(str(e).split())[:200]  # transformers' messages span several lines
-            raise InputError(f"unknown model '{name}': not a built-in name, local path or hub id ({reason})") from None
-        auto = AutoModelForSeq2SeqLM if config.is_encoder_decoder else AutoModelForCausalLM
-        tokenizer = AutoTokenizer.from_pretrained(name)
-        model = auto.from_pretrained(name, dtype=dtype)
+            config = AutoConfig.from_pretrained(where, local_files_only=local)
+            auto = AutoModelForSeq2SeqLM if config.is_encoder_decoder else AutoModelForCausalLM
+            tokenizer = AutoTokenizer.from_pretrained(where, local_files_only=local)
+            model = auto.from_pretrained(where, dtype=dtype, local_files_only=local)
+        except (OSError, ValueError) as e:  # transformers' messages span several lines: keep the first
+            raise InputError(f"model '{name}': {_first_line(e)}") from None
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     if dtype is not None:

@@ -28,6 +28,7 @@ import os
 import random
 import shutil
 import signal
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,7 @@ from tqdm.auto import tqdm
 from .errors import InputError, where
 from .examples import Limits, collate, encode_pair
 from .files import atomic_dir, atomic_path, read_jsonl
+from .models import resolve_device
 
 # Test hook: SIGKILL this process right after optimizer step N (a real kill: no cleanup runs).
 KILL_ENV = "PREFIXTUNE_TEST_KILL_AT_STEP"
@@ -82,19 +84,12 @@ def read_examples(path) -> list[tuple[str, str]]:
         for key in ("source", "target"):
             if not isinstance(row[key], str):
                 raise InputError(f"{where(path, line)}: '{key}' must be a string")
+        if not row["target"].strip():
+            raise InputError(f"{where(path, line)}: 'target' is empty (nothing to learn from this line)")
         pairs.append((row["source"], row["target"]))
     if not pairs:
         raise InputError(f"{path}: no training examples (empty file)")
     return pairs
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        return torch.device(name)
-    except RuntimeError as e:
-        raise InputError(f"--device: {e}") from None
 
 
 def make_optimizer(params, hp: Hparams, total_steps: int):
@@ -198,6 +193,22 @@ def load_checkpoint(path: Path, method, optimizer, scheduler, print_) -> dict:
     return state
 
 
+def read_log(path: Path) -> list[dict]:
+    """The rows of a log.jsonl that an interrupted run left: a kill can cut its last line short (or
+    leave a torn write inside it), so rows that do not parse as a JSON object with a step are dropped."""
+    rows = []
+    if not path.is_file():
+        return rows
+    for line in path.read_bytes().decode("utf-8", errors="replace").splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(row, dict) and isinstance(row.get("step"), int):
+            rows.append(row)
+    return rows
+
+
 def train(method, examples, hparams: Hparams, out_dir, info: dict | None = None) -> dict:
     """Train `method` on `examples` ((source, target) text pairs); write OUT (see module doc).
 
@@ -238,9 +249,10 @@ def train(method, examples, hparams: Hparams, out_dir, info: dict | None = None)
     if ckpt.is_file():
         state = load_checkpoint(ckpt, method, optimizer, scheduler, print_)
         start, seconds_before, loss = state["step"], state["seconds"], state["loss"]
-        rows = [json.loads(x) for x in log_path.read_text().splitlines()] if log_path.is_file() else []
+        rows = read_log(log_path)
         with atomic_path(log_path) as tmp:  # drop what the interrupted run logged after its checkpoint
             tmp.write_text("".join(json.dumps(r) + "\n" for r in rows if r["step"] <= start))
+        tqdm.write(f"{out}: resumed from step {start} of {total} ({partial / 'checkpoint.pt'})", file=sys.stderr)
     else:
         if partial.exists():
             shutil.rmtree(partial)
@@ -340,8 +352,9 @@ def run(args):
         raise InputError(f"--prefix-len must be positive (got {args.prefix_len})")
     if args.mid_dim <= 0:
         raise InputError(f"--mid-dim must be positive (got {args.mid_dim})")
-    if not args.adapter_fraction > 0:
-        raise InputError(f"--adapter-fraction must be positive (got {args.adapter_fraction})")
+    if not 0 < args.adapter_fraction < 1:
+        raise InputError(f"--adapter-fraction is a fraction of the base model's parameters, between 0 and 1 "
+                         f"exclusive (got {args.adapter_fraction}; the paper's are 0.001 and 0.03)")
     if args.threads is not None:
         if args.threads <= 0:
             raise InputError(f"--threads must be positive (got {args.threads})")
