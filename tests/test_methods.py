@@ -272,3 +272,36 @@ def test_training_loss_equals_forward_loss(name, method):
                      encode_pair(tok, "name : X", "X is a pub by the river, rated 5 of 5.", ed)],
                     tok.pad_token_id, ed)
     torch.testing.assert_close(m.loss(batch), m(batch).loss, atol=1e-6, rtol=1e-6)
+
+
+def test_no_deprecation_warning_from_our_model_calls():
+    """Every model call of every method (train forward, loss, prefill, step; init from real words) on
+    this transformers: no FutureWarning/DeprecationWarning, and nothing on transformers' logger about
+    deprecated arguments (its `past_key_values` -> `cache` rename warns through both)."""
+    import logging
+    import warnings
+
+    from transformers.utils import logging as hf_logging
+
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    hf_logging.get_logger("transformers").addHandler(handler)
+    hf_logging.get_logger("transformers").warning_once.cache_clear()
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            for name, method in CASES:
+                kw = {"init_text": "a b"} if method in ("prefix", "embedding", "infix") else {}
+                m, tok = setup(name, method, **kw)
+                train, dec = batches(tok, m.encoder_decoder)
+                m(train).loss.backward()
+                m.loss(train).backward()
+                with torch.no_grad():
+                    logits, state = m.prefill(dec)
+                    m.step(state, logits.argmax(-1))
+    finally:
+        hf_logging.get_logger("transformers").removeHandler(handler)
+    ours = [w for w in caught if issubclass(w.category, (FutureWarning, DeprecationWarning))]
+    assert not ours, [str(w.message) for w in ours]
+    assert not [r for r in records if "deprecat" in r.getMessage()], [r.getMessage() for r in records]

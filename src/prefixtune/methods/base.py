@@ -8,14 +8,32 @@ The base class is a complete implementation for methods that only change weights
 `prefill` where they need a different layout.
 """
 
+import inspect
 import warnings
 from dataclasses import asdict, dataclass, field
 
 import torch
 from torch import nn
+from transformers import LlamaForCausalLM
 
 from ..errors import InputError
 from ..examples import IGNORE, positions
+
+
+# transformers renamed the models' `past_key_values` argument and output field to `cache` (5.2x); the old name
+# warns on every call and goes in 5.40. 5.17, the oldest release we support (the GPU image), knows only the
+# old one. Every model call here passes its cache through `cache_arg` and reads it back with `model_cache`.
+CACHE = "cache" if "cache" in inspect.signature(LlamaForCausalLM.forward).parameters else "past_key_values"
+
+
+def cache_arg(cache) -> dict:
+    """The keyword argument that hands `cache` to a model (or to its attention layers) in this transformers."""
+    return {CACHE: cache}
+
+
+def model_cache(output):
+    """The cache a model call returned."""
+    return getattr(output, CACHE)
 
 
 @dataclass
@@ -120,14 +138,14 @@ class Method(nn.Module):
         cache = self.prefix_cache(b)
         if self.encoder_decoder:
             return self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                              labels=batch.get("labels"), past_key_values=cache, use_cache=False)
+                              labels=batch.get("labels"), **cache_arg(cache), use_cache=False)
         return self._run_decoder(batch, cache, labels=batch.get("labels"))
 
     def _run_decoder(self, batch: dict, cache, **extra):
         """The decoder-only model call of `forward` and `loss`: virtual positions, padding-free ids."""
         return self.model(input_ids=batch["input_ids"], attention_mask=self._with_virtual(batch["attention_mask"]),
                           position_ids=positions(batch["attention_mask"], self.virtual_len),
-                          past_key_values=cache, use_cache=cache is not None, **extra)
+                          **cache_arg(cache), use_cache=cache is not None, **extra)
 
     def loss(self, batch: dict) -> torch.Tensor:
         """The training loss: equal to `forward(batch).loss`, computed with less work where it can.
@@ -167,8 +185,8 @@ class Method(nn.Module):
         mask = self._with_virtual(batch["attention_mask"])
         pos = positions(batch["attention_mask"], self.virtual_len)
         out = self.model(input_ids=batch["input_ids"], attention_mask=mask, position_ids=pos,
-                         past_key_values=cache, use_cache=True)
-        state = DecodeState(out.past_key_values, mask, next_position=pos[:, -1] + 1)
+                         **cache_arg(cache), use_cache=True)
+        state = DecodeState(model_cache(out), mask, next_position=pos[:, -1] + 1)
         return out.logits[:, -1], state
 
     @torch.no_grad()
@@ -176,13 +194,13 @@ class Method(nn.Module):
         """Feed one token per row (B,); update `state` in place; return next-token logits (B, V)."""
         if self.encoder_decoder:
             out = self.model(encoder_outputs=state.encoder_outputs, attention_mask=state.attention_mask,
-                             decoder_input_ids=tokens[:, None], past_key_values=state.cache, use_cache=True)
-            state.cache = out.past_key_values
+                             decoder_input_ids=tokens[:, None], **cache_arg(state.cache), use_cache=True)
+            state.cache = model_cache(out)
             return out.logits[:, -1]
         state.attention_mask = torch.cat([state.attention_mask, state.attention_mask.new_ones(len(tokens), 1)], 1)
         out = self.model(input_ids=tokens[:, None], attention_mask=state.attention_mask,
-                         position_ids=state.next_position[:, None], past_key_values=state.cache, use_cache=True)
-        state.cache = out.past_key_values
+                         position_ids=state.next_position[:, None], **cache_arg(state.cache), use_cache=True)
+        state.cache = model_cache(out)
         state.next_position = state.next_position + 1
         return out.logits[:, -1]
 

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from ..examples import IGNORE, positions
-from .base import DecodeState, Method, init_text_ids, master_dtype
+from .base import DecodeState, Method, cache_arg, init_text_ids, master_dtype, model_cache
 
 
 class VirtualTokens(nn.Module):
@@ -121,5 +121,5 @@ class Embedding(Method):
                                device=embeds.device)
             return self.step(state, start), state
         out = self.model(inputs_embeds=embeds, attention_mask=mask, position_ids=pos,
-                         past_key_values=DynamicCache(), use_cache=True)
-        return out.logits[:, -1], DecodeState(out.past_key_values, mask, next_position=pos[:, -1] + 1)
+                         **cache_arg(DynamicCache()), use_cache=True)
+        return out.logits[:, -1], DecodeState(model_cache(out), mask, next_position=pos[:, -1] + 1)

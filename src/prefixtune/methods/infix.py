@@ -22,7 +22,7 @@ import torch
 
 from ..errors import InputError
 from ..examples import positions
-from .base import DecodeState, Method
+from .base import DecodeState, Method, cache_arg, model_cache
 from .base import init_text_ids, master_dtype
 from .prefix import PrefixGroup
 
@@ -54,7 +54,7 @@ class Infix(Method):
                                  config.reparam, master_dtype(model), emb.device)
         if ids is not None:
             with torch.no_grad():
-                cache = model(input_ids=torch.tensor([ids], device=emb.device), use_cache=True).past_key_values
+                cache = model_cache(model(input_ids=torch.tensor([ids], device=emb.device), use_cache=True))
                 self.group.init_to(torch.stack([torch.stack([k[0], v[0]]) for k, v, *_ in cache]))
 
     def kv(self) -> torch.Tensor:
@@ -80,11 +80,11 @@ class Infix(Method):
         cache, first = DynamicCache(), None
         if cut:
             first = self.model(input_ids=ids[:, :cut], attention_mask=mask[:, :cut], position_ids=pos[:, :cut],
-                               past_key_values=cache, use_cache=True).logits
+                               **cache_arg(cache), use_cache=True).logits
         for layer, (k, v) in enumerate(self.kv()):
             cache.update(k.expand(b, -1, -1, -1), v.expand(b, -1, -1, -1), layer)
         out = self.model(input_ids=ids[:, cut:], attention_mask=full, position_ids=pos[:, cut + num:],
-                         labels=None if labels is None else labels[:, cut:], past_key_values=cache, use_cache=True)
+                         labels=None if labels is None else labels[:, cut:], **cache_arg(cache), use_cache=True)
         return out, full, pos[:, cut + num:], first
 
     def forward(self, batch):
@@ -97,4 +97,4 @@ class Infix(Method):
     @torch.no_grad()
     def prefill(self, batch):
         out, mask, pos, _ = self._run(batch)
-        return out.logits[:, -1], DecodeState(out.past_key_values, mask, next_position=pos[:, -1] + 1)
+        return out.logits[:, -1], DecodeState(model_cache(out), mask, next_position=pos[:, -1] + 1)

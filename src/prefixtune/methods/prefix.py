@@ -32,7 +32,7 @@ import warnings
 import torch
 from torch import nn
 
-from .base import DecodeState, Method, init_text_ids, master_dtype
+from .base import DecodeState, Method, cache_arg, init_text_ids, master_dtype, model_cache
 
 
 def _shapes(model):
@@ -195,11 +195,11 @@ class Prefix(Method):
         self.model.eval()
         try:
             if not self.encoder_decoder:
-                cache = self.model(input_ids=x, use_cache=True).past_key_values
+                cache = model_cache(self.model(input_ids=x, use_cache=True))
                 return {"prefix": _stack(cache)}
             enc_cache = DynamicCache()
-            enc = self.model.get_encoder()(input_ids=x, past_key_values=enc_cache)
-            dec = self.model(encoder_outputs=enc, decoder_input_ids=x, use_cache=True).past_key_values
+            enc = self.model.get_encoder()(input_ids=x, **cache_arg(enc_cache))
+            dec = model_cache(self.model(encoder_outputs=enc, decoder_input_ids=x, use_cache=True))
             return {"encoder": _stack(enc_cache), "decoder": _stack(dec.self_attention_cache),
                     "cross": _stack(dec.cross_attention_cache)}
         finally:
@@ -231,14 +231,14 @@ class Prefix(Method):
         """BART encoder over `[PREFIX; x]`: x at positions 0..L-1 attends to P prefix keys too.
 
         BartEncoder.forward takes no cache, but forwards extra kwargs to every BartAttention, which
-        appends its keys/values to a `past_key_values` cache when given one; and transformers sizes the
+        appends its keys/values to a cache when given one (`cache_arg`); and transformers sizes the
         padding mask from a 2D mask longer than the input (kept for PEFT's prefix tuning). So a
         DynamicCache holding the prefix plus a mask extended by P is all it takes -- no hand-written
         attention. The length check below fails loudly should a transformers version drop that path.
         """
         cache = self._cache("encoder", input_ids.shape[0])
         out = self.model.get_encoder()(input_ids=input_ids, attention_mask=self._with_virtual(attention_mask),
-                                       past_key_values=cache)
+                                       **cache_arg(cache))
         if cache.get_seq_length() != self.virtual_len + input_ids.shape[1]:
             raise RuntimeError("BART encoder did not use the prefix cache (transformers version changed?)")
         return out
@@ -249,7 +249,7 @@ class Prefix(Method):
         enc = self.encode(batch["input_ids"], batch["attention_mask"])
         # attention_mask is the cross-attention mask here (the encoder already ran): P ones + source mask.
         return self.model(encoder_outputs=enc, attention_mask=self._with_virtual(batch["attention_mask"]),
-                          labels=batch.get("labels"), past_key_values=self.prefix_cache(len(batch["input_ids"])),
+                          labels=batch.get("labels"), **cache_arg(self.prefix_cache(len(batch["input_ids"]))),
                           use_cache=False)
 
     @torch.no_grad()
