@@ -69,7 +69,7 @@ rule all:
     input:
         GRID.scores(),
         expand("results/tables/{table}.csv", table=P.TABLES),
-        "results/metrics.json",
+        expand("results/metrics/{table}.json", table=P.TABLES),
         GRID.plots,
 
 

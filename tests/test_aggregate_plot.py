@@ -42,7 +42,7 @@ def write_runs(grid, runs_dir, seed=0):
 def run_aggregate(tmp_path, overlay):
     args = argparse.Namespace(params=str(REPO / "params.yaml"), overlay=json.dumps(overlay),
                               runs=str(tmp_path / "runs"), tables=str(tmp_path / "tables"),
-                              metrics=str(tmp_path / "metrics.json"))
+                              metrics=str(tmp_path / "metrics"))
     aggregate.run(args)
     return {t: pd.read_csv(tmp_path / "tables" / f"{t}.csv") for t in params.TABLES}
 
@@ -78,10 +78,11 @@ def test_paper_grid_tables_and_plots(tmp_path):
     assert set(abl.experiment) == {"prefix_length", "prefix_length_xsum", "embedding_infix", "init"}
     assert sorted(abl[abl.experiment == "prefix_length"].prefix_len) == [1, 5, 10, 20, 40]
 
-    metrics = json.loads((tmp_path / "metrics.json").read_text())
-    assert set(metrics) == set(params.TABLES)
-    assert metrics["lowdata"]["lowdata/e2e/prefix/n50/p5-random/test"]["BLEU"] == pytest.approx(
-        cell["BLEU"].item(), rel=1e-4)
+    assert sorted(p.name for p in (tmp_path / "metrics").iterdir()) == sorted(f"{t}.json" for t in params.TABLES)
+    metrics = json.loads((tmp_path / "metrics" / "lowdata.json").read_text())
+    assert metrics["e2e/prefix/n50/p5-random/test"] == {"BLEU": pytest.approx(cell["BLEU"].item(), rel=1e-4)}
+    xsum = json.loads((tmp_path / "metrics" / "main.json").read_text())["main_xsum/xsum/prefix/full/p100-random/test"]
+    assert set(xsum) == {"rouge1", "rouge2", "rougeL"}
 
     out = tmp_path / "plots"
     plot.run(argparse.Namespace(tables=str(tmp_path / "tables"), out=str(out)))

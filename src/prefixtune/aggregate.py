@@ -1,7 +1,7 @@
-"""`prefixtune aggregate`: every run's scores -> results tables (CSV) and a DVC metrics file.
+"""`prefixtune aggregate`: every run's scores -> results tables (CSV) and DVC metrics files.
 
     prefixtune aggregate --params params.yaml [--overlay JSON] --runs runs --tables results/tables
-                         --metrics results/metrics.json
+                         --metrics results/metrics
 
 It expands the same grid as the pipeline (prefixtune.params; --overlay is Snakemake's --config) and
 reads, for every run and test set, `runs/<id>/<test>.scores.json` (what `prefixtune score --out`
@@ -14,7 +14,9 @@ unaveraged, to results/tables/runs.csv (paired comparisons need the runs, not on
 (experiment, dataset, method, size, prefix_len, init, test) with `n` (runs averaged: samples x
 seeds), then every metric the scorer printed as the mean over those runs and `<metric>_std` (sample
 standard deviation; empty when n = 1), then trainable_fraction and train_seconds (means).
-results/metrics.json holds the means, nested table -> row label -> metric (for `dvc metrics show`).
+results/metrics/<table>.json (one file per table, all four always written) holds the mean of each row's
+headline metric (BLEU; ROUGE-1/2/L for XSum), row label -> metric, so that `dvc metrics show` prints one
+readable row per table; the CSVs hold every metric.
 """
 
 import json
@@ -37,7 +39,7 @@ def add_arguments(p):
     p.add_argument("--overlay", default=None, help="JSON deep-merged over params.yaml (Snakemake --config)")
     p.add_argument("--runs", default="runs", help="folder holding runs/<run id>/")
     p.add_argument("--tables", default="results/tables", help="output folder for the CSV tables")
-    p.add_argument("--metrics", default="results/metrics.json", help="DVC metrics file to write")
+    p.add_argument("--metrics", default="results/metrics", help="folder for the DVC metrics files (one per table)")
 
 
 def _read_json(path):
@@ -115,6 +117,16 @@ def summarize(df: pd.DataFrame, metrics: list) -> pd.DataFrame:
     return out[cols].reset_index(drop=True)
 
 
+HEADLINE = ("BLEU", "rouge1", "rouge2", "rougeL")  # what the metrics files keep of each row
+
+
+def headline(table: str, tab: pd.DataFrame) -> dict:
+    """A table's metrics file: row label (without the table's own name) -> its headline metrics."""
+    keep = [m for m in HEADLINE if m in tab.columns]
+    return {label(r).removeprefix(f"{table}/"): {m: round(float(r[m]), 6) for m in keep if not pd.isna(r[m])}
+            for _, r in tab.iterrows()}
+
+
 def label(row) -> str:
     parts = [row["experiment"], row["dataset"], row["method"], f"n{row['size']}" if row["size"] != "full" else "full"]
     if row["prefix_len"] != "":
@@ -137,11 +149,11 @@ def run(args):
         tab = summarize(df, metrics)
         with atomic_open(out_dir / f"{table}.csv") as f:
             tab.to_csv(f, index=False, float_format="%.6g")
-        summary[table] = {label(r): {m: (None if pd.isna(r[m]) else round(float(r[m]), 6)) for m in metrics}
-                          for _, r in tab.iterrows()}
+        summary[table] = headline(table, tab)
         print(f"{out_dir / f'{table}.csv'}: {len(tab)} rows from {len(df)} scored runs")
     runs = pd.concat([d for d in every_run if len(d)] or [every_run[0]], ignore_index=True)
     with atomic_open(out_dir / "runs.csv") as f:
         runs.to_csv(f, index=False, float_format="%.6g")
     print(f"{out_dir / 'runs.csv'}: {len(runs)} scored runs")
-    write_json(args.metrics, summary)
+    for table, rows in summary.items():
+        write_json(Path(args.metrics) / f"{table}.json", rows)

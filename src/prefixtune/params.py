@@ -467,12 +467,12 @@ def render_dvc(grid: Grid) -> str:
             st[stage_name("score", key)] = {"cmd": t["score_cmd"], "deps": [t["hyp"], t["refs"]],
                                             "outs": [t["scores"]]}
     st["aggregate"] = {"cmd": "prefixtune aggregate --params params.yaml --runs runs --tables results/tables "
-                              "--metrics results/metrics.json",
+                              "--metrics results/metrics",
                        "deps": ["src/prefixtune/aggregate.py", *grid.scores(),
                                 *(f"{r.method_dir}/method.json" for r in grid.runs.values())],
                        "params": [{"params.yaml": None}],
                        "outs": [{"results/tables": {"cache": False}}],
-                       "metrics": [{"results/metrics.json": {"cache": False}}]}
+                       "metrics": [{f"results/metrics/{t}.json": {"cache": False}} for t in TABLES]}
     st["plot"] = {"cmd": "prefixtune plot --tables results/tables --out results/plots",
                   "deps": ["src/prefixtune/plot.py", "results/tables"],
                   "outs": [{"results/plots": {"cache": False}}]}

@@ -1,11 +1,11 @@
 # aggregate: every run's scores and method.json -> results/tables/{main,lowdata,extrapolation,ablations}.csv
-# (mean, std, n), results/tables/runs.csv (every run) and results/metrics.json. It expands the same
+# (mean, std, n), results/tables/runs.csv (every run) and results/metrics/<table>.json. It expands the same
 # grid, so it gets the same --config overlay.
 import json
 import shlex
 
 AGGREGATE_CMD = "prefixtune aggregate --params params.yaml --runs runs --tables results/tables " \
-                "--metrics results/metrics.json" + (f" --overlay {shlex.quote(json.dumps(config, sort_keys=True))}"
+                "--metrics results/metrics" + (f" --overlay {shlex.quote(json.dumps(config, sort_keys=True))}"
                                                     if config else "")
 
 
@@ -17,7 +17,7 @@ rule aggregate:
     output:
         expand("results/tables/{table}.csv", table=P.TABLES),
         "results/tables/runs.csv",
-        "results/metrics.json",
+        expand("results/metrics/{table}.json", table=P.TABLES),
     params:
         cmd=AGGREGATE_CMD,
     threads: threads("aggregate")
