@@ -19,6 +19,8 @@ STAGES = {
     "aggregate": ("prefixtune.aggregate", "collect scores into results tables (CSV)"),
     "plot": ("prefixtune.plot", "draw the results figures (PNG)"),
     "params": ("prefixtune.params", "check params.yaml, show the run grid, render dvc.yaml"),
+    "export": ("prefixtune.export", "write a trained prefix as a PEFT prefix-tuning checkpoint"),
+    "import": ("prefixtune.import_", "read a PEFT prefix-tuning checkpoint as a method directory"),
 }
 
 
