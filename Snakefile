@@ -58,7 +58,7 @@ localrules:
 
 
 wildcard_constraints:
-    source=choice(GRID.downloads),
+    source=choice(GRID.linearize),
     slug=choice(GRID.testsets),
     run=choice(RUNS),
     test=r"[A-Za-z0-9_]+",

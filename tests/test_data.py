@@ -302,3 +302,39 @@ def test_offline_without_mirror_says_how(tmp_path, monkeypatch, capsys):
     assert prefixtune("download", "--dataset", "e2e", "--out", tmp_path / "out") == 2
     _one_error_line(capsys, "--mirror", download.ENV)
     _no_output(tmp_path / "out")
+
+
+# ---- a user's own JSONL files ----------------------------------------------------------------------
+
+def _user_files(d, train, test=None):
+    d.mkdir(exist_ok=True)
+    (d / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in train))
+    (d / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in (test or train[:2])))
+    return ["--dataset", "jsonl", "--train", d / "train.jsonl", "--test", d / "test.jsonl"]
+
+
+def test_user_jsonl_linearize(tmp_path):
+    train = [{"source": f"s{i % 6}", "target": f"t{i}"} for i in range(12)]  # 6 inputs, 2 references each
+    test = [{"source": "a", "target": "x", "refs": ["x", "y"]}, {"source": "b", "target": "z"}]
+    args = _user_files(tmp_path / "in", train, test)
+    assert prefixtune("linearize", *args, "--out", tmp_path / "out", "--sizes", "2", "--samples", "2") == 0
+    assert len(lines(tmp_path / "out" / "train.jsonl")) == 12
+    assert (tmp_path / "out" / "test.refs.txt").read_text() == "x\ny\n\nz\n"
+    low = lines(tmp_path / "out" / "lowdata" / "train-n2-s0.jsonl")
+    assert len({r["source"] for r in low}) == 2
+    assert json.loads((tmp_path / "out" / "manifest.json").read_text())["skipped"] == {"dev": "no --dev file"}
+
+
+@pytest.mark.parametrize("train,extra,needle", [
+    ([{"source": "a", "target": ""}], [], "train.jsonl:1: 'target' must be a non-empty string"),
+    ([{"source": "a", "target": "b", "refs": "b"}], [], "train.jsonl:1: 'refs' must be a non-empty list"),
+    ([{"source": "a"}], [], "train.jsonl:1: missing field 'target'"),
+    ([{"source": f"s{i}", "target": "t"} for i in range(5)], ["--sizes", "4"],
+     "train.jsonl: 5 distinct inputs, too few for lowdata n4"),
+    ([{"source": "a", "target": "b"}], ["--raw", "x"], "--raw: not for --dataset jsonl"),
+])
+def test_user_jsonl_bad_input(tmp_path, capsys, train, extra, needle):
+    args = _user_files(tmp_path / "in", train, [{"source": "a", "target": "b"}])
+    assert prefixtune("linearize", *args, "--out", tmp_path / "out", *extra) == 2
+    _one_error_line(capsys, needle)
+    assert not (tmp_path / "out").exists()

@@ -133,3 +133,60 @@ def test_dvc_end_to_end(tmp_path):
     sh([str(BIN / "prefixtune"), "params", "render"], repo)
     status = sh([str(BIN / "dvc"), "status"], repo)
     assert "decode_e2e_prefix_n4-s0-seed0-p2-random_test" in status and "train_" not in status
+
+
+NAMES = ["Ada", "Bo", "Cy", "Di", "Ed", "Fay", "Gus", "Hal", "Ivy", "Jo", "Kit", "Lu", "Mo", "Ned", "Oz", "Pia"]
+TOY = {"train": [(n, c) for n in NAMES[:12] for c in ("red", "blue")],  # 24 distinct inputs
+       "dev": [(n, "green") for n in NAMES[12:14]], "test": [(n, "green") for n in NAMES[12:]]}
+
+
+def toy_repo(dest: Path) -> Path:
+    """A fresh copy with a user's own dataset: three JSONL files and a params.yaml entry, no code."""
+    import json
+
+    repo = copy_repo(dest)
+    (repo / "mydata").mkdir()
+    for name, rows in TOY.items():
+        (repo / "mydata" / f"{name}.jsonl").write_text("".join(
+            json.dumps({"source": f"name[{n}] color[{c}]", "target": f"{n} likes {c}.",
+                        **({"refs": [f"{n} likes {c}.", f"{n} loves {c}."]} if name == "test" else {})}) + "\n"
+            for n, c in rows))
+    doc = yaml.safe_load((repo / "params.yaml").read_text())
+    tiny = doc["presets"]["tiny"]
+    doc["presets"]["toy"] = {
+        "data": {"test_limit": None},
+        "datasets": {"toy": {"files": {"train": "mydata/train.jsonl", "dev": "mydata/dev.jsonl",
+                                       "test": "mydata/test.jsonl"}, "task": "e2e", "model": "tiny-gpt2"}},
+        "train": tiny["train"], "decode": tiny["decode"], "resources": tiny["resources"],
+        "experiments": {"lowdata": {"table": "lowdata", "datasets": ["toy"], "methods": ["prefix", "finetune"],
+                                    "sizes": [4, 8]}},
+    }
+    (repo / "params.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    return repo
+
+
+def check_toy(repo: Path):
+    import pandas as pd
+
+    low = pd.read_csv(repo / "results/tables/lowdata.csv")
+    assert set(low.dataset) == {"toy"} and set(low.method) == {"prefix", "finetune"}
+    assert sorted(set(low["size"])) == [4, 8] and {"BLEU", "NIST", "CIDEr"} <= set(low.columns)
+    assert (repo / "results/plots/lowdata_toy.png").read_bytes()[:4] == b"\x89PNG"
+    assert not (repo / "data/raw").exists()  # nothing downloaded
+    assert len((repo / "runs/toy/prefix/n4-s0-seed0-p2-random/test.hyp.txt").read_text().splitlines()) == 4
+
+
+def test_user_dataset_through_both_engines(tmp_path):
+    repo = toy_repo(tmp_path / "sm")
+    sh([str(BIN / "snakemake"), "--cores", "2", "--config", "preset=toy"], repo)
+    check_toy(repo)
+    repo = toy_repo(tmp_path / "dvc")
+    sh(["git", "init", "-q"], repo)
+    sh([str(BIN / "prefixtune"), "params", "use", "toy"], repo)
+    assert "linearize_toy" in (repo / "dvc.yaml").read_text() and "download_" not in (repo / "dvc.yaml").read_text()
+    sh([str(BIN / "dvc"), "repro"], repo)
+    check_toy(repo)
+    # the user's file is a dependency: changing it re-runs linearize (and what follows)
+    with open(repo / "mydata" / "train.jsonl", "a") as f:
+        f.write('{"source": "name[Mo] color[red]", "target": "Mo likes red."}\n')
+    assert "linearize_toy" in sh([str(BIN / "dvc"), "status"], repo)

@@ -77,7 +77,9 @@ RESOURCES = {
 }
 SETTINGS = {
     "data": {"mirror": OPT_STR, "split_seed": INT, "max_source_tokens": OPT_INT, "test_limit": OPT_INT},
-    "datasets": Map({"source": STR, "task": STR, "model": STR, "split": OPT_STR, "tests": List(STR)}),
+    # a built-in release (`source`) or a user's own JSONL files (`files`, see prefixtune.data.jsonl)
+    "datasets": Map({"source": STR, "files": {"train": STR, "dev": OPT_STR, "test": STR}, "task": STR,
+                     "model": STR, "split": OPT_STR, "tests": List(STR)}),
     "methods": Map({"method": STR, "adapter_fraction": NUM, "prefix_len": INT, "mid_dim": INT,
                     "reparam": BOOL}),
     "inits": Map(OPT_STR, key=r"[A-Za-z0-9_]+"),  # label (used in run ids, so no '-') -> init text
@@ -90,7 +92,7 @@ SETTINGS = {
     "resources": Map(RESOURCES),
 }
 TOP = {"preset": STR, "defaults": SETTINGS, "presets": Map(SETTINGS)}
-REQUIRED = {"datasets": ("source", "task", "model"), "methods": ("method",), "experiments": ("table",
+REQUIRED = {"datasets": ("task", "model"), "methods": ("method",), "experiments": ("table",
             "datasets", "methods")}
 
 
@@ -170,8 +172,32 @@ def resolve(doc: dict, overlay: dict | None = None, where=PARAMS) -> dict:
             for k in keys:
                 if k not in value:
                     raise InputError(f"{where}: preset '{name}': '{section}.{entry}' needs '{k}'")
+    for entry, value in settings["datasets"].items():
+        _check_dataset(entry, value, where, name)
     settings["preset"] = name
     return settings
+
+
+def _check_dataset(entry, d, where, preset):
+    """A dataset is a built-in release (`source`) or a user's files (`files`), never both."""
+    from .data import DATASETS
+    from .data.jsonl import SCORERS
+
+    at = f"{where}: preset '{preset}': 'datasets.{entry}'"
+    if ("source" in d) == ("files" in d):
+        raise InputError(f"{at} needs either 'source' (a built-in release) or 'files' (your own JSONL files)")
+    if "source" in d and d["source"] not in DATASETS:
+        raise InputError(f"{at}.source: '{d['source']}' is not one of {', '.join(DATASETS)}")
+    if "files" in d:
+        if entry in DATASETS:
+            raise InputError(f"{at}: a user dataset cannot take a built-in name ({', '.join(DATASETS)})")
+        if d["task"] not in SCORERS:
+            raise InputError(f"{at}.task: '{d['task']}': user data is scored as one of {', '.join(SCORERS)}")
+        if d.get("split") or d.get("tests", ["test"]) != ["test"]:
+            raise InputError(f"{at}: 'split' and 'tests' are for built-in releases")
+        for split in ("train", "test"):
+            if split not in d["files"]:
+                raise InputError(f"{at}.files needs '{split}'")
 
 
 def load(path=PARAMS, overlay=None) -> dict:
@@ -211,8 +237,9 @@ class Run:
 @dataclass
 class Grid:
     settings: dict
-    downloads: dict  # source -> cmd (out data/raw/<source>)
+    downloads: dict  # source -> cmd (out data/raw/<source>); built-in releases only
     linearize: dict  # source -> cmd (out data/<source>)
+    linearize_deps: dict  # source -> what its linearize reads: data/raw/<source>, or a user's files
     testsets: dict  # slice name -> {input, refs, src_input, src_refs, source, cmd}
     runs: dict  # id -> Run
     plots: list  # PNG files the plot stage writes
@@ -308,9 +335,9 @@ def expand(settings: dict, where=PARAMS) -> Grid:
                 raise InputError(f"{where}: experiments.{exp_name}.datasets: unknown dataset '{ds}' "
                                  f"(known: {', '.join(datasets)})")
             dcfg = datasets[ds]
-            source, split = dcfg["source"], dcfg.get("split")
+            source, split = dcfg.get("source", ds), dcfg.get("split")
             base_dir = f"data/{source}" + (f"/{split}" if split else "")
-            used_sources.setdefault(source, True)
+            used_sources.setdefault(source, dcfg.get("files"))
             for label in exp["methods"]:
                 if label not in methods:
                     raise InputError(f"{where}: experiments.{exp_name}.methods: unknown method '{label}' "
@@ -384,20 +411,27 @@ def expand(settings: dict, where=PARAMS) -> Grid:
                                         old.experiments.append(exp_name)
                                         if exp["table"] not in old.tables:
                                             old.tables.append(exp["table"])
-    downloads, linearize = {}, {}
-    for source in used_sources:
-        a = ["prefixtune", "download", "--dataset", source, "--out", f"data/raw/{source}"]
-        if data.get("mirror"):
-            a += ["--mirror", data["mirror"]]
-        downloads[source] = shlex.join(a)
-        a = ["prefixtune", "linearize", "--dataset", source, "--raw", f"data/raw/{source}", "--out", f"data/{source}",
-             "--seed", str(data.get("split_seed", 0))]
+    downloads, linearize, linearize_deps = {}, {}, {}
+    for source, files in used_sources.items():
+        if files:  # a user's own files: nothing to download
+            files = {k: v for k, v in files.items() if v}
+            linearize_deps[source] = list(files.values())
+            a = ["prefixtune", "linearize", "--dataset", "jsonl",
+                 *(x for split, f in files.items() for x in (f"--{split}", f))]
+        else:
+            a = ["prefixtune", "download", "--dataset", source, "--out", f"data/raw/{source}"]
+            if data.get("mirror"):
+                a += ["--mirror", data["mirror"]]
+            downloads[source] = shlex.join(a)
+            linearize_deps[source] = [f"data/raw/{source}"]
+            a = ["prefixtune", "linearize", "--dataset", source, "--raw", f"data/raw/{source}"]
+        a += ["--out", f"data/{source}", "--seed", str(data.get("split_seed", 0))]
         if source in sizes:
             a += ["--sizes", *map(str, sorted(sizes[source])), "--samples", str(samples[source])]
         if data.get("max_source_tokens"):
             a += ["--max-source-tokens", str(data["max_source_tokens"])]
         linearize[source] = shlex.join(a)
-    return Grid(s, downloads, linearize, testsets, runs, expected_plots(runs.values()))
+    return Grid(s, downloads, linearize, linearize_deps, testsets, runs, expected_plots(runs.values()))
 
 
 def varying(runs, key):
@@ -451,7 +485,8 @@ def render_dvc(grid: Grid) -> str:
     for source, cmd in grid.downloads.items():
         st[stage_name("download", source)] = {"cmd": cmd, "deps": [GRID_OK], "outs": [f"data/raw/{source}"]}
     for source, cmd in grid.linearize.items():
-        st[stage_name("linearize", source)] = {"cmd": cmd, "deps": [f"data/raw/{source}"], "outs": [f"data/{source}"]}
+        st[stage_name("linearize", source)] = {"cmd": cmd, "deps": grid.linearize_deps[source],
+                                               "outs": [f"data/{source}"]}
     for slug, t in grid.testsets.items():
         # Dependencies name single files inside data/<source>: DVC hashes them one by one, so widening
         # the grid (more subsamples written by linearize) re-runs only what reads a changed file.

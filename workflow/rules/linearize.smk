@@ -1,7 +1,8 @@
-# linearize: source/target JSONL, reference files and the low-data subsamples of one source.
+# linearize: source/target JSONL, reference files and the low-data subsamples of one source (a downloaded
+# release, or a user's own JSONL files named in params.yaml).
 rule linearize:
     input:
-        "data/raw/{source}",
+        lambda wc: GRID.linearize_deps[wc.source],
     output:
         directory("data/{source}"),
     params:

@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from ..errors import InputError
 from ..files import atomic_dir, write_json, write_jsonl
-from . import DATASETS, dart, e2e, webnlg, xsum
+from . import DATASETS, dart, e2e, jsonl, webnlg, xsum
 from .common import Item
 from .splits import lowdata
 
@@ -26,8 +26,11 @@ TRAIN_NEWS = ("world", "uk", "business")  # within-news: train on these BBC news
 
 
 def add_arguments(p):
-    p.add_argument("--dataset", required=True, choices=DATASETS)
-    p.add_argument("--raw", required=True, help="folder written by `prefixtune download`")
+    p.add_argument("--dataset", required=True, choices=DATASETS + ("jsonl",),
+                   help="a built-in dataset, or jsonl: a user's own files (--train, --dev, --test)")
+    p.add_argument("--raw", help="folder written by `prefixtune download` (built-in datasets)")
+    for split in jsonl.SPLITS:
+        p.add_argument(f"--{split}", help=f"--dataset jsonl: the {split} file (see prefixtune.data.jsonl)")
     p.add_argument("--out", required=True, help="output folder (replaced atomically)")
     p.add_argument("--sizes", type=int, nargs="+", default=[50, 100, 200, 500], help="low-data sizes")
     p.add_argument("--samples", type=int, default=5, help="low-data subsets per size")
@@ -214,12 +217,25 @@ BUILDERS = {"e2e": build_e2e, "webnlg": build_webnlg, "dart": build_dart, "xsum"
 
 
 def run(args):
-    raw, out = Path(args.raw), Path(args.out)
-    if not raw.is_dir():
-        raise InputError(f"{raw}: no such folder; run `prefixtune download --dataset {args.dataset} --out {raw}`")
+    out = Path(args.out)
+    files = {split: getattr(args, split) for split in jsonl.SPLITS}
+    if args.dataset == "jsonl":
+        if args.raw:
+            raise InputError("--raw: not for --dataset jsonl (name the files with --train, --dev, --test)")
+        build = lambda w: jsonl.build(files, w, args)  # noqa: E731
+    else:
+        given = [f"--{k}" for k, v in files.items() if v]
+        if given:
+            raise InputError(f"{given[0]}: only for --dataset jsonl")
+        if not args.raw:
+            raise InputError(f"--raw: required for --dataset {args.dataset}")
+        raw = Path(args.raw)
+        if not raw.is_dir():
+            raise InputError(f"{raw}: no such folder; run `prefixtune download --dataset {args.dataset} --out {raw}`")
+        build = lambda w: BUILDERS[args.dataset](raw, w, args)  # noqa: E731
     with atomic_dir(out) as tmp:
         w = Writer(tmp, args.dataset)
-        BUILDERS[args.dataset](raw, w, args)
+        build(w)
         write_json(tmp / "manifest.json", w.manifest)
     m = w.manifest
     for name, count in m["counts"].items():
