@@ -152,6 +152,53 @@ def test_resume_tolerates_a_torn_log_line_and_says_so(tmp_path, train_file, caps
     assert [r["step"] for r in rows] == list(range(1, 13))
 
 
+DEV = [(f"name[Place{i}] food[{f}]", f"{f} is never served at Place{i}!") for i, f in enumerate(["Thai", "French", "Indian"])]
+
+
+@pytest.fixture
+def dev_file(tmp_path):
+    path = tmp_path / "dev.jsonl"
+    path.write_text("".join(json.dumps({"source": s, "target": t}) + "\n" for s, t in DEV))
+    return path
+
+
+def test_dev_selection_stops_early_keeps_the_best_and_resumes_bit_identically(tmp_path, train_file, dev_file,
+                                                                               capsys):
+    from prefixtune.train import dev_loss
+    # Fine-tuning on "serves X food" while dev says "X is never served": the dev loss falls, then rises.
+    args = command(train_file, tmp_path / "out", "finetune", "tiny-gpt2", 30, "--dev", str(dev_file),
+                   "--eval-every", "2", "--patience", "3", "--save-every", "4")
+    cli.main(args)
+    assert "stopped early at step" in capsys.readouterr().err
+    meta = json.loads((tmp_path / "out" / "method.json").read_text())
+    curve = [c["dev_loss"] for c in meta["dev_curve"]]
+    assert meta["stopped_early"] and meta["best_step"] < meta["steps_run"] < 30
+    assert [c["step"] for c in meta["dev_curve"]] == list(range(2, meta["steps_run"] + 1, 2))
+    assert min(curve) == meta["best_dev_loss"] and curve[-1] > meta["best_dev_loss"]  # it rose, then it stopped
+    assert len(curve) - 1 - curve.index(min(curve)) == 3  # patience 3
+    logged = [r for r in map(json.loads, (tmp_path / "out" / "log.jsonl").read_text().splitlines())]
+    assert len(logged) == meta["steps_run"] and [r["dev_loss"] for r in logged if "dev_loss" in r] == curve
+    # the saved parameters are those of the best step, not the last one
+    saved = load_method(tmp_path / "out")
+    batches = [collate([encode_pair(saved.tokenizer, s, t, False) for s, t in DEV], saved.tokenizer.pad_token_id,
+                       False)]
+    assert dev_loss(saved, batches) == pytest.approx(meta["best_dev_loss"], abs=1e-6)
+
+    # killed after step 13 (checkpoint at 12, three evaluations from the end): the same command resumes
+    # to the same stop, the same best step and the same tensors
+    again = command(train_file, tmp_path / "again", "finetune", "tiny-gpt2", 30, "--dev", str(dev_file),
+                    "--eval-every", "2", "--patience", "3", "--save-every", "4")
+    killed = subprocess.run([sys.executable, "-m", "prefixtune.cli", *again], env=dict(os.environ, **{KILL_ENV: "13"}),
+                            cwd=ROOT, capture_output=True)
+    assert killed.returncode == -9
+    cli.main(again)
+    other = json.loads((tmp_path / "again" / "method.json").read_text())
+    for key in ("best_step", "best_dev_loss", "dev_curve", "steps_run", "final_loss"):
+        assert other[key] == meta[key], key
+    a, b = load_file(tmp_path / "out" / "weights.safetensors"), load_file(tmp_path / "again" / "weights.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_resume_refuses_a_different_run(tmp_path, train_file, capsys):
     args = command(train_file, tmp_path / "out", "finetune-top2", "tiny-gpt2", 12, "--save-every", "3")
     env = dict(os.environ, **{KILL_ENV: "4"})
@@ -197,6 +244,13 @@ BAD = {
                    "and the hub cannot be reached (offline); give the path of a model folder"),
     "folder without config": (lambda d: write(d / "t.jsonl", '{"source": "a", "target": "b"}\n'),
                               {"--model": "."}, ": not a model folder (no config.json)"),
+    "dev without eval-every": (lambda d: write(d / "t.jsonl", '{"source": "a", "target": "b"}\n'),
+                               {"--dev": "t.jsonl"}, "--dev needs --eval-every N"),
+    "patience without dev": (lambda d: write(d / "t.jsonl", '{"source": "a", "target": "b"}\n'),
+                             {"--patience": "2"}, "--patience needs --dev"),
+    "bad dev line": (lambda d: write(d / "d.jsonl", '{"source": "a"}\n') and
+                     write(d / "t.jsonl", '{"source": "a", "target": "b"}\n'),
+                     {"--dev": "d.jsonl", "--eval-every": "1"}, "d.jsonl:1: missing field 'target'"),
     "missing file": (lambda d: d / "missing.jsonl", {}, "missing.jsonl: no such file"),
 }
 
@@ -227,7 +281,7 @@ def test_bad_input_one_line_exit_2_no_output(tmp_path, case, capsys, monkeypatch
     assert err.count("\n") == 1 and err.startswith("prefixtune: error: "), err
     assert message in err
     assert time.perf_counter() - start < 10  # no hub retries
-    assert [p.name for p in tmp_path.iterdir() if p.name != path.name] == []  # no OUT, no OUT.partial
+    assert [p.name for p in tmp_path.iterdir() if p.suffix != ".jsonl"] == []  # no OUT, no OUT.partial
 
 
 @pytest.mark.parametrize("method", METHODS)

@@ -15,6 +15,14 @@ Output (written by `train(method, examples, hparams, out_dir)`):
 Running the same command again with the same --out resumes from OUT.partial/checkpoint.pt;
 on the CPU the final tensors are bit-identical to those of an uninterrupted run.
 
+Model selection on dev (`--dev FILE --eval-every N [--patience K]`, the paper's Appendix A: early
+stopping on a dev set): the dev loss (the training objective, per target token over the whole dev set,
+dropout off) every N optimizer steps and at the last step, logged as `dev_loss` in that step's log row;
+the parameters with the lowest dev loss are the ones saved; K evaluations without a new best stop the
+run. method.json records best_step, best_dev_loss, dev_curve, stopped_early and steps_run. The
+checkpoint holds the best parameters and the curve, so a resumed run ends exactly where an uninterrupted
+one does.
+
 Reproducibility: the order of examples in epoch e is `randperm` of a torch.Generator seeded
 with (seed, e), so optimizer step s always sees the same examples: the sampler position is
 just the step. Dropout draws from the global torch RNG, whose state the checkpoint keeps.
@@ -37,7 +45,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .errors import InputError, where
-from .examples import Limits, collate, encode_pair
+from .examples import IGNORE, Limits, collate, encode_pair
 from .files import atomic_dir, atomic_path, read_jsonl
 from .models import resolve_device
 
@@ -62,6 +70,8 @@ class Hparams:
     max_source_len: int = 256
     max_target_len: int = 128
     device: str = "auto"  # auto: cuda when present, else cpu
+    eval_every: int = 0  # with dev examples: dev loss every N optimizer steps (and at the last step)
+    patience: int | None = None  # stop after this many dev evaluations without a new best; None: never
 
     def check(self):
         """InputError for values no run can use."""
@@ -70,7 +80,9 @@ class Hparams:
                 raise InputError(f"--{name.replace('_', '-')} must be positive (got {getattr(self, name)})")
         if self.max_steps is not None and self.max_steps <= 0:
             raise InputError(f"--max-steps must be positive (got {self.max_steps})")
-        for name in ("warmup_steps", "weight_decay", "max_grad_norm", "save_every"):
+        if self.patience is not None and self.patience <= 0:
+            raise InputError(f"--patience must be positive (got {self.patience})")
+        for name in ("warmup_steps", "weight_decay", "max_grad_norm", "save_every", "eval_every"):
             if getattr(self, name) < 0:
                 raise InputError(f"--{name.replace('_', '-')} must not be negative (got {getattr(self, name)})")
         if not self.lr > 0:
@@ -130,14 +142,60 @@ def step_batches(step: int, n: int, hp: Hparams, per_epoch: int, cache: dict) ->
     return epoch, [order[i:min(i + hp.batch_size, last)] for i in range(first, last, hp.batch_size)]
 
 
-def fingerprint(method, examples, hp: Hparams, info: dict) -> str:
+def fingerprint(method, examples, hp: Hparams, info: dict, dev=()) -> str:
     """What must match for a checkpoint to resume this run (not save_every or device)."""
     h = hashlib.sha256()
     hp_dict = {k: v for k, v in dataclasses.asdict(hp).items() if k not in ("save_every", "device")}
     h.update(json.dumps([info.get("model"), method.config.to_dict(), hp_dict], sort_keys=True).encode())
     for source, target in examples:
         h.update(json.dumps([source, target]).encode())
+    for source, target in dev:
+        h.update(json.dumps(["dev", source, target]).encode())
     return h.hexdigest()
+
+
+@torch.no_grad()
+def dev_loss(method, batches) -> float:
+    """The training objective on the dev set: per-token NLL of the targets, over all dev tokens. Eval mode
+    (no dropout, so no random numbers are drawn and resuming stays bit-identical)."""
+    was_training = method.training
+    method.eval()
+    total = tokens = 0.0
+    for batch in batches:
+        n = int((batch["labels"] != IGNORE).sum())
+        total += method.loss(batch).item() * n
+        tokens += n
+    method.train(was_training)
+    return total / tokens
+
+
+class Selection:
+    """Model selection on dev (`--dev`): the best parameters so far, the dev curve, early stopping."""
+
+    def __init__(self, patience=None):
+        self.patience, self.best_loss, self.best_step, self.best, self.curve, self.bad = patience, None, None, None, [], 0
+
+    def update(self, step, loss, method) -> bool:
+        """Record the dev loss after optimizer step `step`; True when training should stop."""
+        self.curve.append({"step": step, "dev_loss": loss})
+        if self.best_loss is None or loss < self.best_loss:
+            self.best_loss, self.best_step, self.bad = loss, step, 0
+            self.best = {n: p.detach().cpu().clone() for n, p in trainable_named(method).items()}
+        else:
+            self.bad += 1
+        return self.patience is not None and self.bad >= self.patience
+
+    def state(self) -> dict:
+        return {k: getattr(self, k) for k in ("best_loss", "best_step", "best", "curve", "bad")}
+
+    def load(self, state: dict):
+        for k, v in state.items():
+            setattr(self, k, v)
+
+    def restore(self, method):
+        with torch.no_grad():
+            for n, p in trainable_named(method).items():
+                p.copy_(self.best[n])
 
 
 def rng_state() -> dict:
@@ -158,8 +216,9 @@ def trainable_named(method) -> dict:
     return {n: p for n, p in method.named_parameters() if p.requires_grad}
 
 
-def save_checkpoint(path: Path, method, optimizer, scheduler, step, seconds, loss, print_=None):
+def save_checkpoint(path: Path, method, optimizer, scheduler, step, seconds, loss, print_=None, selection=None):
     state = {
+        "selection": selection.state() if selection is not None else None,
         "step": step,
         "seconds": seconds,
         "loss": loss,
@@ -209,8 +268,13 @@ def read_log(path: Path) -> list[dict]:
     return rows
 
 
-def train(method, examples, hparams: Hparams, out_dir, info: dict | None = None) -> dict:
+def train(method, examples, hparams: Hparams, out_dir, info: dict | None = None, dev=None) -> dict:
     """Train `method` on `examples` ((source, target) text pairs); write OUT (see module doc).
+
+    With `dev` pairs and `hparams.eval_every`, the dev loss is computed every `eval_every` optimizer steps
+    and at the last one; the parameters with the lowest dev loss are the ones saved, training stops after
+    `hparams.patience` evaluations without a new best, and method.json records `best_step`,
+    `best_dev_loss`, `dev_curve`, `stopped_early` and `steps_run`.
 
     `info` is added to method.json (`info["model"]` names the base model for `load_method`;
     default: the model's `name_or_path`). Seed the RNG before building the method (as `run` does)
@@ -233,6 +297,16 @@ def train(method, examples, hparams: Hparams, out_dir, info: dict | None = None)
     pad_id = method.tokenizer.pad_token_id
     encoded = [encode_pair(method.tokenizer, s, t, method.encoder_decoder, limits) for s, t in examples]
 
+    dev = [tuple(e) if not isinstance(e, dict) else (e["source"], e["target"]) for e in (dev or [])]
+    if dev and not hp.eval_every:
+        raise InputError("--dev needs --eval-every N (dev loss every N optimizer steps)")
+    if hp.patience is not None and not dev:
+        raise InputError("--patience needs --dev")
+    dev_batches = [to_device(collate([encode_pair(method.tokenizer, s, t, method.encoder_decoder, limits)
+                                      for s, t in dev[i:i + hp.batch_size]], pad_id, method.encoder_decoder), device)
+                   for i in range(0, len(dev), hp.batch_size)]
+    selection = Selection(hp.patience) if dev else None
+
     method.to(device)
     params = method.trainable_parameters()
     if not params:
@@ -244,11 +318,13 @@ def train(method, examples, hparams: Hparams, out_dir, info: dict | None = None)
 
     # Resume, or start a fresh partial folder.
     ckpt, log_path = partial / "checkpoint.pt", partial / "log.jsonl"
-    print_ = fingerprint(method, examples, hp, info)
+    print_ = fingerprint(method, examples, hp, info, dev)
     start, seconds_before, loss = 0, 0.0, float("nan")
     if ckpt.is_file():
         state = load_checkpoint(ckpt, method, optimizer, scheduler, print_)
         start, seconds_before, loss = state["step"], state["seconds"], state["loss"]
+        if selection is not None:
+            selection.load(state["selection"])
         rows = read_log(log_path)
         with atomic_path(log_path) as tmp:  # drop what the interrupted run logged after its checkpoint
             tmp.write_text("".join(json.dumps(r) + "\n" for r in rows if r["step"] <= start))
@@ -263,6 +339,7 @@ def train(method, examples, hparams: Hparams, out_dir, info: dict | None = None)
     order_cache = {}
     method.train()
     t0 = time.perf_counter()
+    steps_run = total
     with open(log_path, "a", encoding="utf-8") as log, \
             tqdm(total=total, initial=start, desc=f"train {method.config.method}", unit="step",
                  disable=None) as bar:
@@ -281,19 +358,34 @@ def train(method, examples, hparams: Hparams, out_dir, info: dict | None = None)
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
+            row = {"step": step + 1, "epoch": epoch, "loss": loss, "lr": lr}
+            stop = False
+            if selection is not None and ((step + 1) % hp.eval_every == 0 or step + 1 == total):
+                row["dev_loss"] = dev_loss(method, dev_batches)
+                stop = selection.update(step + 1, row["dev_loss"], method)
             seconds = seconds_before + time.perf_counter() - t0
-            row = {"step": step + 1, "epoch": epoch, "loss": loss, "lr": lr, "seconds": round(seconds, 3)}
+            row["seconds"] = round(seconds, 3)
             log.write(json.dumps(row) + "\n")
             bar.update(1)
             bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
+            if stop:
+                steps_run = step + 1
+                tqdm.write(f"{out}: stopped early at step {steps_run}: no lower dev loss in {hp.patience} "
+                           f"evaluations (best {selection.best_loss:.4f} at step {selection.best_step})",
+                           file=sys.stderr)
+                break
             if hp.save_every and (step + 1) % hp.save_every == 0 and step + 1 < total:
                 log.flush()
-                save_checkpoint(ckpt, method, optimizer, scheduler, step + 1, seconds, loss, print_)
+                save_checkpoint(ckpt, method, optimizer, scheduler, step + 1, seconds, loss, print_, selection)
             if kill_at and step + 1 == kill_at:
                 log.flush()
                 os.kill(os.getpid(), signal.SIGKILL)
     method.eval()
     seconds = seconds_before + time.perf_counter() - t0
+    if selection is not None:
+        selection.restore(method)  # the parameters with the lowest dev loss are the ones kept
+        info.update(best_step=selection.best_step, best_dev_loss=selection.best_loss, dev_curve=selection.curve,
+                    stopped_early=steps_run < total, dev_examples=len(dev))
 
     trained = sum(p.numel() for p in params)
     info.update(
@@ -303,7 +395,8 @@ def train(method, examples, hparams: Hparams, out_dir, info: dict | None = None)
         trainable_params_training=trained,  # during training (e.g. prefix MLP included)
         seconds=round(seconds, 3),
         steps=total,
-        epochs_run=total / per_epoch,
+        steps_run=steps_run,
+        epochs_run=steps_run / per_epoch,
         final_loss=loss,
     )
     with atomic_dir(out) as tmp:
@@ -340,6 +433,12 @@ def add_arguments(p):
     p.add_argument("--max-target-len", type=int, default=d.max_target_len)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--device", default=d.device, help="auto, cpu, cuda, cuda:1, ...")
+    p.add_argument("--dev", type=Path, default=None,
+                   help="JSONL dev set: keep the parameters with the lowest dev loss (needs --eval-every)")
+    p.add_argument("--eval-every", type=int, default=d.eval_every, metavar="N",
+                   help="dev loss every N optimizer steps and at the last step")
+    p.add_argument("--patience", type=int, default=d.patience, metavar="K",
+                   help="stop after K dev evaluations without a lower dev loss (default: never)")
 
 
 def run(args):
@@ -361,8 +460,13 @@ def run(args):
         torch.set_num_threads(args.threads)
     hp = Hparams(**{f.name: getattr(args, f.name) for f in dataclasses.fields(Hparams)})
     hp.check()
+    if args.dev is not None and not hp.eval_every:
+        raise InputError("--dev needs --eval-every N (dev loss every N optimizer steps)")
+    if hp.patience is not None and args.dev is None:
+        raise InputError("--patience needs --dev")
     resolve_device(hp.device)
     examples = read_examples(args.train)
+    dev = read_examples(args.dev) if args.dev is not None else None
     config = MethodConfig(method=args.method, prefix_len=args.prefix_len, mid_dim=args.mid_dim,
                           reparam=not args.no_reparam, init_text=args.init_text,
                           adapter_fraction=args.adapter_fraction)
@@ -373,6 +477,9 @@ def run(args):
     torch.manual_seed(hp.seed)  # the method's initialization depends on the seed only
     random.seed(hp.seed)
     method = build(model, tokenizer, config)
-    meta = train(method, examples, hp, args.out, info={"model": args.model, "train_file": str(args.train)})
-    print(f"wrote {args.out}: {meta['steps']} steps, final loss {meta['final_loss']:.4f}, "
+    info = {"model": args.model, "train_file": str(args.train)}
+    if dev is not None:
+        info["dev_file"] = str(args.dev)
+    meta = train(method, examples, hp, args.out, info=info, dev=dev)
+    print(f"wrote {args.out}: {meta['steps_run']} steps, final loss {meta['final_loss']:.4f}, "
           f"{meta['trainable_params']} parameters kept ({100 * meta['trainable_fraction']:.3f}% of the base)")
