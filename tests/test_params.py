@@ -149,3 +149,13 @@ def test_snakemake_dry_run_of_the_paper_preset():
     table = dict(line.split()[:2] for line in out.stdout.splitlines() if line.split()[:1] in (
         ["train"], ["decode"], ["score"], ["download"], ["linearize"]))
     assert table == {"download": "4", "linearize": "4", "train": "204", "decode": "204", "score": "204"}
+
+
+def test_paper_xsum_articles_cut_to_512_tokens():
+    # Appendix A.1: XSum articles are truncated to 512 tokens, in training and in decoding; no other run
+    # passes the flag (the default, 256, is the table-to-text one).
+    grid = P.build(REPO / "params.yaml", {"preset": "paper"})
+    xsum = [r for r in grid.runs.values() if r.dataset.startswith("xsum")]
+    assert xsum and all("--max-source-len 512" in r.train_cmd for r in xsum)
+    assert all("--max-source-len 512" in t["decode_cmd"] for r in xsum for t in r.tests.values())
+    assert not any("--max-source-len" in r.train_cmd for r in grid.runs.values() if r not in xsum)

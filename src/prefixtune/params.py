@@ -66,10 +66,11 @@ SIZE = (int, str)  # a number of training examples, or "full"
 TRAIN = {
     "epochs": INT, "max_steps": OPT_INT, "lr": NUM, "batch_size": INT, "grad_accum": INT,
     "warmup_steps": INT, "prefix_len": INT, "mid_dim": INT, "reparam": BOOL,
-    "adapter_fraction": NUM, "init": STR, "threads": OPT_INT, "extra": STR,
+    "adapter_fraction": NUM, "init": STR, "threads": OPT_INT, "max_source_len": OPT_INT, "extra": STR,
 }
 DECODE = {
-    "beam": INT, "length_penalty": NUM, "max_new_tokens": INT, "batch_size": INT, "extra": STR,
+    "beam": INT, "length_penalty": NUM, "max_new_tokens": INT, "batch_size": INT, "max_source_len": OPT_INT,
+    "extra": STR,
 }
 RESOURCES = {
     "cpus": INT, "mem_mb": INT, "disk_mb": INT, "runtime": INT, "gpus": INT, "gpu_model": STR,
@@ -301,6 +302,8 @@ def _train_cmd(model, base, mcfg, hp, train_file, out, seed, prefix_len, init_te
           "--warmup-steps", str(hp["warmup_steps"]), "--seed", str(seed)]
     if hp.get("threads"):
         a += ["--threads", str(hp["threads"])]
+    if hp.get("max_source_len"):
+        a += ["--max-source-len", str(hp["max_source_len"])]
     return shlex.join(a) + (" " + hp["extra"] if hp.get("extra") else "")
 
 
@@ -308,6 +311,8 @@ def _decode_cmd(model, method_dir, test_input, hyp, dp):
     a = ["prefixtune", "decode", "--model", model, "--method-dir", method_dir, "--input", test_input, "--out", hyp,
          "--beam", str(dp["beam"]), "--length-penalty", _num(dp["length_penalty"]),
          "--max-new-tokens", str(dp["max_new_tokens"]), "--batch-size", str(dp["batch_size"])]
+    if dp.get("max_source_len"):
+        a += ["--max-source-len", str(dp["max_source_len"])]
     return shlex.join(a) + (" " + dp["extra"] if dp.get("extra") else "")
 
 
