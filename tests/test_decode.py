@@ -197,3 +197,33 @@ def test_cli_refuses_to_mix_weight_methods_and_other_models(tmp_path, capsys):
         cli.main([a if a != "tiny-gpt2" else "tiny-llama" for a in base] + ["--method-dir", str(dirs[0])])
     assert e.value.code == 2 and "trained on base model 'tiny-gpt2'" in capsys.readouterr().err
     assert not (tmp_path / "h.txt").exists()
+
+
+def test_ban_newlines_never_generates_a_newline_token():
+    from prefixtune.decode import newline_ids
+
+    _, tok = load_model("tiny-gpt2")
+    nl = newline_ids(tok)
+    assert [tok.decode([i]) for i in nl] == ["\n"]  # byte-level: one token; GPT-2's are 198 and 628
+
+    class State:
+        def select(self, index):
+            return self
+
+    class Runner:  # prefers a newline, then "a", then eos
+        def logits(self, n):
+            out = torch.full((n, len(tok)), -10.0)
+            out[:, nl[0]], out[:, tok.convert_tokens_to_ids("a")], out[:, tok.eos_token_id] = 5.0, 4.0, 3.0
+            return out
+
+        def prefill(self, batch):
+            return self.logits(len(batch["input_ids"])), State()
+
+        def step(self, state, tokens):
+            return self.logits(len(tokens))
+
+    batch = {"input_ids": torch.zeros(2, 3, dtype=torch.long)}
+    free = beam_search(Runner(), batch, beam=2, max_new_tokens=3, eos_id=tok.eos_token_id)
+    banned = beam_search(Runner(), batch, beam=2, max_new_tokens=3, eos_id=tok.eos_token_id, banned=nl)
+    assert all(nl[0] in ids for ids in free)
+    assert all(nl[0] not in ids for ids in banned) and all(ids for ids in banned)

@@ -159,3 +159,13 @@ def test_paper_xsum_articles_cut_to_512_tokens():
     assert xsum and all("--max-source-len 512" in r.train_cmd for r in xsum)
     assert all("--max-source-len 512" in t["decode_cmd"] for r in xsum for t in r.tests.values())
     assert not any("--max-source-len" in r.train_cmd for r in grid.runs.values() if r not in xsum)
+
+
+def test_paper_table_to_text_decoding_bans_newlines():
+    # gpt2/run_generation.py: bad_words_ids [[628], [198]] for table-to-text; the BART code has none.
+    grid = P.build(REPO / "params.yaml", {"preset": "paper"})
+    for r in grid.runs.values():
+        for t in r.tests.values():
+            assert ("--ban-newlines" in t["decode_cmd"]) == (not r.dataset.startswith("xsum")), r.id
+    cpu = P.build(REPO / "params.yaml", {"preset": "cpu"})
+    assert not any("--ban-newlines" in t["decode_cmd"] for r in cpu.runs.values() for t in r.tests.values())

@@ -37,12 +37,20 @@ WEIGHT_METHODS = ("finetune", "finetune-top2", "adapter")  # change the model: o
 # live beam, scored at the current length, is no better than the worst of them. One difference
 # from 2021: "length" counts generated tokens only (as transformers does since 2023), where the
 # 2021 code also counted a decoder-only model's prompt.
+def newline_ids(tokenizer) -> list[int]:
+    """The tokens that are one or two newlines: what the authors' table-to-text decoding bans
+    (`bad_words_ids = [[628], [198]]` in gpt2/run_generation.py: GPT-2's "\n\n" and "\n")."""
+    vocab = tokenizer.get_vocab()
+    return sorted(i for i in vocab.values() if tokenizer.decode([i]) in ("\n", "\n\n"))
+
+
 @torch.no_grad()
-def beam_search(runner, batch, beam=5, length_penalty=1.0, max_new_tokens=64, eos_id=2):
+def beam_search(runner, batch, beam=5, length_penalty=1.0, max_new_tokens=64, eos_id=2, banned=None):
     """Best hypothesis per row of `batch` (token ids, without eos). `runner` has `prefill`/`step`.
 
     Scores are summed log-probs; a finished hypothesis scores sum / length ** length_penalty.
     `beam=1` is greedy decoding. The B rows become B*K cache rows (row-major: row b, beam k).
+    `banned` token ids are never generated (HF's bad_words_ids for single tokens).
     """
     logits, state = runner.prefill(batch)
     B, V, K, T = logits.shape[0], logits.shape[1], beam, max_new_tokens
@@ -59,7 +67,10 @@ def beam_search(runner, batch, beam=5, length_penalty=1.0, max_new_tokens=64, eo
     open_ = torch.ones(B, dtype=torch.bool, device=dev)  # rows that may still improve
     top_k = (torch.arange(2 * K, device=dev) < K)[None]
     for t in range(T):
-        logp = torch.log_softmax(logits.float(), dim=-1).view(B, K, V) + live[:, :, None]
+        logits = logits.float()
+        if banned:
+            logits[:, banned] = -float("inf")
+        logp = torch.log_softmax(logits, dim=-1).view(B, K, V) + live[:, :, None]
         # 2K candidates, so that K live ones remain even if K of them end in eos
         score, idx = logp.view(B, K * V).topk(2 * K)
         src, tok = idx // V, idx % V
@@ -178,13 +189,15 @@ class Mixed:
 
 # ----- the core: Method objects in, text out -----
 def decode(methods, sources, routes=None, beam=5, length_penalty=1.0, max_new_tokens=64, batch_size=8,
-           limits=Limits(), progress=True):
+           limits=Limits(), progress=True, ban_newlines=False):
     """One output string per source, in order. `methods` is a list of Methods; `routes[i]` indexes it
-    (all rows use methods[0] when `routes` is None). Several methods share batches (see `Mixed`)."""
+    (all rows use methods[0] when `routes` is None). Several methods share batches (see `Mixed`).
+    `ban_newlines`: never generate a newline token (`newline_ids`; the paper's table-to-text decoding)."""
     if len(methods) > 1 and (routes is None or len(routes) != len(sources)):
         raise ValueError("decode: several methods need one route per source")
     first = methods[0]
     tok, device = first.tokenizer, next(first.model.parameters()).device
+    banned = newline_ids(tok) if ban_newlines else None
     mixed = Mixed(methods) if len(methods) > 1 else None
     for m in methods:
         m.eval()
@@ -199,7 +212,7 @@ def decode(methods, sources, routes=None, beam=5, length_penalty=1.0, max_new_to
             runner = first
             if mixed is not None:
                 mixed.route, runner = torch.tensor([routes[i] for i in idx], device=device), mixed
-            hyps = beam_search(runner, batch, beam, length_penalty, max_new_tokens, tok.eos_token_id)
+            hyps = beam_search(runner, batch, beam, length_penalty, max_new_tokens, tok.eos_token_id, banned)
             for i, ids in zip(idx, hyps):
                 out[i] = " ".join(tok.decode(ids, skip_special_tokens=True).splitlines()).strip()
             bar.update(len(idx))
@@ -223,6 +236,8 @@ def add_arguments(p):
     p.add_argument("--limit", type=int, default=None, metavar="N", help="decode the first N lines only")
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:1, ...")
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+    p.add_argument("--ban-newlines", action="store_true",
+                   help="never generate a newline token (the authors' table-to-text decoding, bad_words_ids)")
 
 
 def parse_method_dirs(specs):
@@ -282,6 +297,6 @@ def run(args):
     methods = [load_method(dir, model, tokenizer).to(device) for _, dir in dirs]
     hyps = decode(methods, sources, routes, beam=args.beam, length_penalty=args.length_penalty,
                   max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
-                  limits=Limits(max_source_len=args.max_source_len))
+                  limits=Limits(max_source_len=args.max_source_len), ban_newlines=args.ban_newlines)
     with atomic_open(args.out) as f:
         f.writelines(h + "\n" for h in hyps)

@@ -70,7 +70,7 @@ TRAIN = {
 }
 DECODE = {
     "beam": INT, "length_penalty": NUM, "max_new_tokens": INT, "batch_size": INT, "max_source_len": OPT_INT,
-    "extra": STR,
+    "ban_newlines": BOOL, "extra": STR,
 }
 RESOURCES = {
     "cpus": INT, "mem_mb": INT, "disk_mb": INT, "runtime": INT, "gpus": INT, "gpu_model": STR,
@@ -313,6 +313,8 @@ def _decode_cmd(model, method_dir, test_input, hyp, dp):
          "--max-new-tokens", str(dp["max_new_tokens"]), "--batch-size", str(dp["batch_size"])]
     if dp.get("max_source_len"):
         a += ["--max-source-len", str(dp["max_source_len"])]
+    if dp.get("ban_newlines"):
+        a += ["--ban-newlines"]
     return shlex.join(a) + (" " + dp["extra"] if dp.get("extra") else "")
 
 
