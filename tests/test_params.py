@@ -169,3 +169,16 @@ def test_paper_table_to_text_decoding_bans_newlines():
             assert ("--ban-newlines" in t["decode_cmd"]) == (not r.dataset.startswith("xsum")), r.id
     cpu = P.build(REPO / "params.yaml", {"preset": "cpu"})
     assert not any("--ban-newlines" in t["decode_cmd"] for r in cpu.runs.values() for t in r.tests.values())
+
+
+def test_code_deps_follow_the_imports():
+    from prefixtune.code import code_deps
+
+    train, score, plot = (set(code_deps(s)) for s in ("train", "score", "plot"))
+    assert {"src/prefixtune/train.py", "src/prefixtune/methods/prefix.py", "src/prefixtune/models.py"} <= train
+    assert not any("/metrics/" in f for f in train) and not any("/methods/" in f for f in score)
+    assert "src/prefixtune/metrics/mteval.py" in score and plot == {
+        "src/prefixtune/plot.py", "src/prefixtune/files.py", "src/prefixtune/errors.py"}
+    dvc = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    some_train = next(v for k, v in dvc.items() if k.startswith("train_"))
+    assert set(code_deps("train")) <= set(some_train["deps"])

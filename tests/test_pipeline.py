@@ -90,6 +90,12 @@ def test_snakemake_end_to_end(tmp_path):
     bad = sh([str(BIN / "snakemake"), "--cores", "1", "-n", "--config", "preset=papr"], repo, check=False)
     assert "unknown preset 'papr'" in bad
 
+    # code is a dependency: editing the scoring code re-runs score (and what follows), not train or decode
+    with open(repo / "src/prefixtune/score.py", "a") as f:  # a real edit: Snakemake compares checksums
+        f.write("# changed\n")
+    jobs = sh(sm + ["-n"], repo).split("Job stats:")[-1]
+    assert "score" in jobs and "aggregate" in jobs and "train " not in jobs and "decode" not in jobs
+
     # kill -9 while Snakemake holds its lock: the README's command is refused until `snakemake --unlock`,
     # then runs (its profile re-runs the job the kill left incomplete)
     sm = [str(BIN / "snakemake"), "--profile", "workflow/profiles/local", "--config", "preset=tiny"]
@@ -133,6 +139,14 @@ def test_dvc_end_to_end(tmp_path):
     sh([str(BIN / "prefixtune"), "params", "render"], repo)
     status = sh([str(BIN / "dvc"), "status"], repo)
     assert "decode_e2e_prefix_n4-s0-seed0-p2-random_test" in status and "train_" not in status
+
+    # code is a dependency: editing the training code makes every train stage stale, not download
+    sh([str(BIN / "dvc"), "repro"], repo)
+    with open(repo / "src/prefixtune/train.py", "a") as f:
+        f.write("# changed\n")
+    status = sh([str(BIN / "dvc"), "status"], repo)
+    assert "train_e2e_prefix_n4-s0-seed0-p2-random:" in status and "train_e2e_finetune_n8-s0-seed0:" in status
+    assert "download_" not in status and "linearize_" not in status and "score_" not in status
 
 
 NAMES = ["Ada", "Bo", "Cy", "Di", "Ed", "Fay", "Gus", "Hal", "Ivy", "Jo", "Kit", "Lu", "Mo", "Ned", "Oz", "Pia"]

@@ -35,6 +35,7 @@ from pathlib import Path
 
 import yaml
 
+from .code import code_deps  # noqa: F401 (the Snakefile's rules read it as P.code_deps)
 from .errors import InputError
 
 PARAMS = Path("params.yaml")
@@ -489,10 +490,13 @@ def render_dvc(grid: Grid) -> str:
                  "deps": ["src/prefixtune/params.py"], "params": [{"params.yaml": None}],
                  "outs": [{GRID_OK: {"cache": False}}]},
     }
+    code = {stage: code_deps(stage) for stage in ("download", "linearize", "train", "decode", "score", "aggregate",
+                                                  "plot")}
     for source, cmd in grid.downloads.items():
-        st[stage_name("download", source)] = {"cmd": cmd, "deps": [GRID_OK], "outs": [f"data/raw/{source}"]}
+        st[stage_name("download", source)] = {"cmd": cmd, "deps": [GRID_OK, *code["download"]],
+                                              "outs": [f"data/raw/{source}"]}
     for source, cmd in grid.linearize.items():
-        st[stage_name("linearize", source)] = {"cmd": cmd, "deps": grid.linearize_deps[source],
+        st[stage_name("linearize", source)] = {"cmd": cmd, "deps": grid.linearize_deps[source] + code["linearize"],
                                                "outs": [f"data/{source}"]}
     for slug, t in grid.testsets.items():
         # Dependencies name single files inside data/<source>: DVC hashes them one by one, so widening
@@ -500,23 +504,24 @@ def render_dvc(grid: Grid) -> str:
         st[stage_name("testset", slug)] = {"cmd": t["cmd"], "deps": [t["src_input"], t["src_refs"]],
                                            "outs": [t["input"], t["refs"]]}
     for rid, r in grid.runs.items():
-        st[stage_name("train", rid)] = {"cmd": r.train_cmd, "deps": [r.train_file], "outs": [r.method_dir]}
+        st[stage_name("train", rid)] = {"cmd": r.train_cmd, "deps": [r.train_file, *code["train"]],
+                                        "outs": [r.method_dir]}
     for rid, r in grid.runs.items():
         for test, t in r.tests.items():
             key = f"{rid}/{test}"
-            st[stage_name("decode", key)] = {"cmd": t["decode_cmd"], "deps": [r.method_dir, t["input"]],
+            st[stage_name("decode", key)] = {"cmd": t["decode_cmd"], "deps": [r.method_dir, t["input"], *code["decode"]],
                                              "outs": [t["hyp"]]}
-            st[stage_name("score", key)] = {"cmd": t["score_cmd"], "deps": [t["hyp"], t["refs"]],
+            st[stage_name("score", key)] = {"cmd": t["score_cmd"], "deps": [t["hyp"], t["refs"], *code["score"]],
                                             "outs": [t["scores"]]}
     st["aggregate"] = {"cmd": "prefixtune aggregate --params params.yaml --runs runs --tables results/tables "
                               "--metrics results/metrics",
-                       "deps": ["src/prefixtune/aggregate.py", *grid.scores(),
+                       "deps": [*code["aggregate"], *grid.scores(),
                                 *(f"{r.method_dir}/method.json" for r in grid.runs.values())],
                        "params": [{"params.yaml": None}],
                        "outs": [{"results/tables": {"cache": False}}],
                        "metrics": [{f"results/metrics/{t}.json": {"cache": False}} for t in TABLES]}
     st["plot"] = {"cmd": "prefixtune plot --tables results/tables --out results/plots",
-                  "deps": ["src/prefixtune/plot.py", "results/tables"],
+                  "deps": [*code["plot"], "results/tables"],
                   "outs": [{"results/plots": {"cache": False}}]}
     doc = {"stages": st}
     if grid.plots:

@@ -14,6 +14,7 @@ rule aggregate:
         "params.yaml",
         GRID.scores(),
         [r.method_dir for r in RUNS.values()],  # method.json: trainable fraction, training time
+        code=P.code_deps("aggregate"),  # the project files it runs: editing one re-runs it
     output:
         expand("results/tables/{table}.csv", table=P.TABLES),
         "results/tables/runs.csv",

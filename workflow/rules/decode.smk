@@ -8,6 +8,7 @@ def decode_inputs(wc):
 rule decode:
     input:
         decode_inputs,
+        code=P.code_deps("decode"),  # the project files it runs: editing one re-runs it
     output:
         "runs/{run}/{test}.hyp.txt",
     params:

@@ -3,6 +3,7 @@
 rule linearize:
     input:
         lambda wc: GRID.linearize_deps[wc.source],
+        code=P.code_deps("linearize"),  # the project files it runs: editing one re-runs it
     output:
         directory("data/{source}"),
     params:

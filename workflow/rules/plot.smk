@@ -2,6 +2,7 @@
 rule plot:
     input:
         expand("results/tables/{table}.csv", table=P.TABLES),
+        code=P.code_deps("plot"),  # the project files it runs: editing one re-runs it
     output:
         GRID.plots or ["results/plots/.none"],
     params:

@@ -8,6 +8,7 @@ def score_inputs(wc):
 rule score:
     input:
         score_inputs,
+        code=P.code_deps("score"),  # the project files it runs: editing one re-runs it
     output:
         "runs/{run}/{test}.scores.json",
     params:

@@ -2,6 +2,7 @@
 rule train:
     input:
         lambda wc: f"data/{RUNS[wc.run].source}",
+        code=P.code_deps("train"),  # the project files it runs: editing one re-runs it
     output:
         directory("runs/{run}/method"),
     params:
