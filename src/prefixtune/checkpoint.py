@@ -12,7 +12,6 @@ method.json, wraps it with the method and loads the tensors; bad directories rai
 naming the file.
 """
 
-import json
 from pathlib import Path
 
 import torch
@@ -20,7 +19,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from .errors import InputError, where
-from .files import atomic_path, write_json
+from .files import atomic_path, read_json_object, write_json
 from .methods import Method, MethodConfig, build
 
 META = "method.json"
@@ -60,14 +59,7 @@ def read_info(dir) -> dict:
     path = Path(dir) / META
     if not Path(dir).is_dir():
         raise InputError(f"{dir}: no such method directory")
-    if not path.is_file():
-        raise InputError(f"{path}: no such file (not a trained-method directory?)")
-    try:
-        info = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise InputError(f"{path}: not valid JSON ({e})") from None
-    if not isinstance(info, dict):
-        raise InputError(f"{path}: expected a JSON object")
+    info = read_json_object(path, "no such file (not a trained-method directory?)")
     for key in ("model", "config"):
         if key not in info:
             raise InputError(f"{where(path, entry=key)}: missing")

@@ -141,6 +141,20 @@ def write_jsonl(path, rows):
     return n
 
 
+def read_json_object(path, missing="no such file") -> dict:
+    """A JSON file holding one object; InputError naming `path` (with `missing` when it is absent)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: {missing}")
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise InputError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(obj, dict):
+        raise InputError(f"{path}: expected a JSON object")
+    return obj
+
+
 def read_jsonl(path, required=()):
     """Yield (line_number, dict) for each non-blank line of a JSONL file.
 

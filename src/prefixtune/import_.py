@@ -1,13 +1,13 @@
 """`prefixtune import --from peft PEFT_DIR --out DIR [--model NAME]`: a PEFT prefix-tuning checkpoint as a
 `prefix` method directory (see prefixtune.export for the layouts)."""
 
-import json
 from pathlib import Path
 
 import torch
 
 from .errors import InputError, where
 from .export import from_peft_rows
+from .files import read_json_object
 
 
 def add_arguments(p):
@@ -25,15 +25,10 @@ def read_peft(peft_dir) -> tuple[dict, dict]:
 
     peft_dir = Path(peft_dir)
     config_path = peft_dir / "adapter_config.json"
-    if not config_path.is_file():
-        raise InputError(f"{config_path}: no such file (not a PEFT checkpoint folder?)")
-    try:
-        config = json.loads(config_path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise InputError(f"{config_path}: not valid JSON ({e})") from None
-    if not isinstance(config, dict) or config.get("peft_type") != "PREFIX_TUNING":
-        kind = config.get("peft_type") if isinstance(config, dict) else None
-        raise InputError(f"{where(config_path, entry='peft_type')}: {kind!r} is not PEFT prefix tuning")
+    config = read_json_object(config_path, "no such file (not a PEFT checkpoint folder?)")
+    if config.get("peft_type") != "PREFIX_TUNING":
+        raise InputError(f"{where(config_path, entry='peft_type')}: {config.get('peft_type')!r} is not PEFT prefix "
+                         "tuning")
     if config.get("task_type") != "CAUSAL_LM" or config.get("num_transformer_submodules", 1) != 1:
         raise InputError(f"{where(config_path, entry='task_type')}: {config.get('task_type')!r}: only decoder-only "
                          "(CAUSAL_LM) prefixes import; an encoder-decoder prefix from PEFT has no encoder part")
