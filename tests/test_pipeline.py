@@ -90,11 +90,6 @@ def test_snakemake_end_to_end(tmp_path):
     bad = sh([str(BIN / "snakemake"), "--cores", "1", "-n", "--config", "preset=papr"], repo, check=False)
     assert "unknown preset 'papr'" in bad
 
-    # code is a dependency: editing the scoring code re-runs score (and what follows), not train or decode
-    with open(repo / "src/prefixtune/score.py", "a") as f:  # a real edit: Snakemake compares checksums
-        f.write("# changed\n")
-    jobs = sh(sm + ["-n"], repo).split("Job stats:")[-1]
-    assert "score" in jobs and "aggregate" in jobs and "train " not in jobs and "decode" not in jobs
 
     # kill -9 while Snakemake holds its lock: the README's command is refused until `snakemake --unlock`,
     # then runs (its profile re-runs the job the kill left incomplete)
@@ -113,6 +108,12 @@ def test_snakemake_end_to_end(tmp_path):
     sh(sm, repo)
     check_outputs(repo)
 
+    # code is a dependency: editing the scoring code re-runs score (and what follows), not train or decode
+    with open(repo / "src/prefixtune/score.py", "a") as f:  # a real edit: Snakemake compares checksums
+        f.write("# changed\n")
+    jobs = sh(sm + ["-n"], repo).split("Job stats:")[-1]
+    assert "score" in jobs and "aggregate" in jobs and "train " not in jobs and "decode" not in jobs
+
 
 def test_dvc_end_to_end(tmp_path):
     repo = copy_repo(tmp_path / "repo")
@@ -130,6 +131,15 @@ def test_dvc_end_to_end(tmp_path):
     sh([str(BIN / "dvc"), "plots", "show", "-o", str(tmp_path / "plots-html")], repo)
     assert (tmp_path / "plots-html" / "index.html").is_file()
 
+    # code is a dependency: editing the training code makes every train stage stale, and nothing upstream
+    code = repo / "src/prefixtune/train.py"
+    original = code.read_text()
+    code.write_text(original + "# changed\n")
+    status = sh([str(BIN / "dvc"), "status"], repo)
+    assert "train_e2e_prefix_n4-s0-seed0-p2-random:" in status and "train_e2e_finetune_n8-s0-seed0:" in status
+    assert "download_" not in status and "linearize_" not in status and "testset_" not in status
+    code.write_text(original)
+
     # one decode setting changed (and re-rendered): DVC sees the decode stages changed, not train
     text = (repo / "params.yaml").read_text()
     (repo / "params.yaml").write_text(text.replace("decode: {beam: 2, max_new_tokens: 4,",
@@ -140,13 +150,6 @@ def test_dvc_end_to_end(tmp_path):
     status = sh([str(BIN / "dvc"), "status"], repo)
     assert "decode_e2e_prefix_n4-s0-seed0-p2-random_test" in status and "train_" not in status
 
-    # code is a dependency: editing the training code makes every train stage stale, not download
-    sh([str(BIN / "dvc"), "repro"], repo)
-    with open(repo / "src/prefixtune/train.py", "a") as f:
-        f.write("# changed\n")
-    status = sh([str(BIN / "dvc"), "status"], repo)
-    assert "train_e2e_prefix_n4-s0-seed0-p2-random:" in status and "train_e2e_finetune_n8-s0-seed0:" in status
-    assert "download_" not in status and "linearize_" not in status and "score_" not in status
 
 
 NAMES = ["Ada", "Bo", "Cy", "Di", "Ed", "Fay", "Gus", "Hal", "Ivy", "Jo", "Kit", "Lu", "Mo", "Ned", "Oz", "Pia"]
@@ -172,8 +175,9 @@ def toy_repo(dest: Path) -> Path:
         "datasets": {"toy": {"files": {"train": "mydata/train.jsonl", "dev": "mydata/dev.jsonl",
                                        "test": "mydata/test.jsonl"}, "task": "e2e", "model": "tiny-gpt2"}},
         "train": tiny["train"], "decode": tiny["decode"], "resources": tiny["resources"],
-        "experiments": {"lowdata": {"table": "lowdata", "datasets": ["toy"], "methods": ["prefix", "finetune"],
-                                    "sizes": [4, 8]}},
+        "experiments": {"lowdata": {"table": "lowdata", "datasets": ["toy"], "methods": ["prefix"], "sizes": [4, 8]},
+                        "lowdata_finetune": {"table": "lowdata", "datasets": ["toy"], "methods": ["finetune"],
+                                             "sizes": [8]}},
     }
     (repo / "params.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
     return repo
