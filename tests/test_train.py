@@ -152,7 +152,8 @@ def test_resume_tolerates_a_torn_log_line_and_says_so(tmp_path, train_file, caps
     assert [r["step"] for r in rows] == list(range(1, 13))
 
 
-DEV = [(f"name[Place{i}] food[{f}]", f"{f} is never served at Place{i}!") for i, f in enumerate(["Thai", "French", "Indian"])]
+DEV = [(f"name[Place{i}] food[{f}]", f"{f} is never served at Place{i}!")
+       for i, f in enumerate(["Thai", "French", "Indian"])]
 
 
 @pytest.fixture
@@ -216,13 +217,15 @@ def write(path, text):
     return path
 
 
+def one_pair(d):
+    """A valid one-line training file (for the cases whose fault is a flag)."""
+    return write(d / "t.jsonl", '{"source": "a", "target": "b"}\n')
+
+
 BAD = {
-    "unknown method": (lambda d: write(d / "t.jsonl", '{"source": "a", "target": "b"}\n'),
-                       {"--method": "nope"}, "unknown method 'nope'"),
-    "unknown model": (lambda d: write(d / "t.jsonl", '{"source": "a", "target": "b"}\n'),
-                      {"--model": "/no/such/model"}, "unknown model '/no/such/model'"),
-    "prefix length 0": (lambda d: write(d / "t.jsonl", '{"source": "a", "target": "b"}\n'),
-                        {"--prefix-len": "0"}, "--prefix-len must be positive"),
+    "unknown method": (one_pair, {"--method": "nope"}, "unknown method 'nope'"),
+    "unknown model": (one_pair, {"--model": "/no/such/model"}, "unknown model '/no/such/model'"),
+    "prefix length 0": (one_pair, {"--prefix-len": "0"}, "--prefix-len must be positive"),
     "no target": (lambda d: write(d / "t.jsonl", '{"source": "a", "target": "b"}\n{"source": "c"}\n'),
                   {}, "t.jsonl:2: missing field 'target'"),
     "not JSON": (lambda d: write(d / "t.jsonl", '{"source": "a", "target": "b"}\n\n{"source": "c", tar\n'),
@@ -232,22 +235,16 @@ BAD = {
     "empty file": (lambda d: write(d / "t.jsonl", "\n"), {}, "t.jsonl: no training examples"),
     "empty target": (lambda d: write(d / "t.jsonl", '{"source": "a", "target": "b"}\n{"source": "c", "target": " "}\n'),
                      {}, "t.jsonl:2: 'target' is empty"),
-    "adapter fraction 5": (lambda d: write(d / "t.jsonl", '{"source": "a", "target": "b"}\n'),
-                           {"--method": "adapter", "--adapter-fraction": "5"}, "--adapter-fraction is a fraction"),
-    "adapter fraction 0": (lambda d: write(d / "t.jsonl", '{"source": "a", "target": "b"}\n'),
-                           {"--adapter-fraction": "0"}, "between 0 and 1 exclusive (got 0.0"),
-    "no such device": (lambda d: write(d / "t.jsonl", '{"source": "a", "target": "b"}\n'),
-                       {"--device": "cuda:9"}, "--device cuda:9: this machine has"),
-    "model typo": (lambda d: write(d / "t.jsonl", '{"source": "a", "target": "b"}\n'),
-                   {"--model": "tiny-gpt3"}, "unknown model 'tiny-gpt3': not a built-in model (tiny-gpt2, "
+    "adapter fraction 5": (one_pair, {"--method": "adapter", "--adapter-fraction": "5"},
+                           "--adapter-fraction is a fraction"),
+    "adapter fraction 0": (one_pair, {"--adapter-fraction": "0"}, "between 0 and 1 exclusive (got 0.0"),
+    "no such device": (one_pair, {"--device": "cuda:9"}, "--device cuda:9: this machine has"),
+    "model typo": (one_pair, {"--model": "tiny-gpt3"}, "unknown model 'tiny-gpt3': not a built-in model (tiny-gpt2, "
                    "tiny-llama, tiny-bart, smollm2-135m), not a local folder, not in the Hugging Face cache, "
                    "and the hub cannot be reached (offline); give the path of a model folder"),
-    "folder without config": (lambda d: write(d / "t.jsonl", '{"source": "a", "target": "b"}\n'),
-                              {"--model": "."}, ": not a model folder (no config.json)"),
-    "dev without eval-every": (lambda d: write(d / "t.jsonl", '{"source": "a", "target": "b"}\n'),
-                               {"--dev": "t.jsonl"}, "--dev needs --eval-every N"),
-    "patience without dev": (lambda d: write(d / "t.jsonl", '{"source": "a", "target": "b"}\n'),
-                             {"--patience": "2"}, "--patience needs --dev"),
+    "folder without config": (one_pair, {"--model": "."}, ": not a model folder (no config.json)"),
+    "dev without eval-every": (one_pair, {"--dev": "t.jsonl"}, "--dev needs --eval-every N"),
+    "patience without dev": (one_pair, {"--patience": "2"}, "--patience needs --dev"),
     "bad dev line": (lambda d: write(d / "d.jsonl", '{"source": "a"}\n') and
                      write(d / "t.jsonl", '{"source": "a", "target": "b"}\n'),
                      {"--dev": "d.jsonl", "--eval-every": "1"}, "d.jsonl:1: missing field 'target'"),

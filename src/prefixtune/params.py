@@ -509,8 +509,8 @@ def render_dvc(grid: Grid) -> str:
     for rid, r in grid.runs.items():
         for test, t in r.tests.items():
             key = f"{rid}/{test}"
-            st[stage_name("decode", key)] = {"cmd": t["decode_cmd"], "deps": [r.method_dir, t["input"], *code["decode"]],
-                                             "outs": [t["hyp"]]}
+            st[stage_name("decode", key)] = {"cmd": t["decode_cmd"],
+                                             "deps": [r.method_dir, t["input"], *code["decode"]], "outs": [t["hyp"]]}
             st[stage_name("score", key)] = {"cmd": t["score_cmd"], "deps": [t["hyp"], t["refs"], *code["score"]],
                                             "outs": [t["scores"]]}
     st["aggregate"] = {"cmd": "prefixtune aggregate --params params.yaml --runs runs --tables results/tables "

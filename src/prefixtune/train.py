@@ -73,8 +73,12 @@ class Hparams:
     eval_every: int = 0  # with dev examples: dev loss every N optimizer steps (and at the last step)
     patience: int | None = None  # stop after this many dev evaluations without a new best; None: never
 
-    def check(self):
-        """InputError for values no run can use."""
+    def check(self, has_dev=False):
+        """InputError for values no run can use (`has_dev`: a dev set is given, see --dev)."""
+        if has_dev and not self.eval_every:
+            raise InputError("--dev needs --eval-every N (dev loss every N optimizer steps)")
+        if self.patience is not None and not has_dev:
+            raise InputError("--patience needs --dev")
         for name in ("epochs", "batch_size", "grad_accum", "max_source_len", "max_target_len"):
             if getattr(self, name) <= 0:
                 raise InputError(f"--{name.replace('_', '-')} must be positive (got {getattr(self, name)})")
@@ -173,7 +177,8 @@ class Selection:
     """Model selection on dev (`--dev`): the best parameters so far, the dev curve, early stopping."""
 
     def __init__(self, patience=None):
-        self.patience, self.best_loss, self.best_step, self.best, self.curve, self.bad = patience, None, None, None, [], 0
+        self.patience, self.curve, self.bad = patience, [], 0  # bad: evaluations since the best
+        self.best_loss = self.best_step = self.best = None
 
     def update(self, step, loss, method) -> bool:
         """Record the dev loss after optimizer step `step`; True when training should stop."""
@@ -252,6 +257,11 @@ def load_checkpoint(path: Path, method, optimizer, scheduler, print_) -> dict:
     return state
 
 
+def _pairs(items) -> list[tuple[str, str]]:
+    """(source, target) pairs from pairs or from {"source", "target"} dicts."""
+    return [(e["source"], e["target"]) if isinstance(e, dict) else tuple(e) for e in items]
+
+
 def read_log(path: Path) -> list[dict]:
     """The rows of a log.jsonl that an interrupted run left: a kill can cut its last line short (or
     leave a torn write inside it), so rows that do not parse as a JSON object with a step are dropped."""
@@ -284,12 +294,12 @@ def train(method, examples, hparams: Hparams, out_dir, info: dict | None = None,
     from .checkpoint import save_method
 
     hp = hparams
-    hp.check()
+    examples, dev = _pairs(examples), _pairs(dev or [])
+    hp.check(has_dev=bool(dev))
     out = Path(out_dir)
     partial = out.with_name(out.name + ".partial")
     info = dict(info or {})
     info.setdefault("model", method.model.config.name_or_path)
-    examples = [tuple(e) if not isinstance(e, dict) else (e["source"], e["target"]) for e in examples]
     if not examples:
         raise InputError("no training examples")
     device = resolve_device(hp.device)
@@ -297,11 +307,6 @@ def train(method, examples, hparams: Hparams, out_dir, info: dict | None = None,
     pad_id = method.tokenizer.pad_token_id
     encoded = [encode_pair(method.tokenizer, s, t, method.encoder_decoder, limits) for s, t in examples]
 
-    dev = [tuple(e) if not isinstance(e, dict) else (e["source"], e["target"]) for e in (dev or [])]
-    if dev and not hp.eval_every:
-        raise InputError("--dev needs --eval-every N (dev loss every N optimizer steps)")
-    if hp.patience is not None and not dev:
-        raise InputError("--patience needs --dev")
     dev_batches = [to_device(collate([encode_pair(method.tokenizer, s, t, method.encoder_decoder, limits)
                                       for s, t in dev[i:i + hp.batch_size]], pad_id, method.encoder_decoder), device)
                    for i in range(0, len(dev), hp.batch_size)]
@@ -459,11 +464,7 @@ def run(args):
             raise InputError(f"--threads must be positive (got {args.threads})")
         torch.set_num_threads(args.threads)
     hp = Hparams(**{f.name: getattr(args, f.name) for f in dataclasses.fields(Hparams)})
-    hp.check()
-    if args.dev is not None and not hp.eval_every:
-        raise InputError("--dev needs --eval-every N (dev loss every N optimizer steps)")
-    if hp.patience is not None and args.dev is None:
-        raise InputError("--patience needs --dev")
+    hp.check(has_dev=args.dev is not None)
     resolve_device(hp.device)
     examples = read_examples(args.train)
     dev = read_examples(args.dev) if args.dev is not None else None

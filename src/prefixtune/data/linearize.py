@@ -222,20 +222,21 @@ def run(args):
     if args.dataset == "jsonl":
         if args.raw:
             raise InputError("--raw: not for --dataset jsonl (name the files with --train, --dev, --test)")
-        build = lambda w: jsonl.build(files, w, args)  # noqa: E731
+        builder, source = jsonl.build, files
     else:
         given = [f"--{k}" for k, v in files.items() if v]
         if given:
             raise InputError(f"{given[0]}: only for --dataset jsonl")
         if not args.raw:
             raise InputError(f"--raw: required for --dataset {args.dataset}")
-        raw = Path(args.raw)
-        if not raw.is_dir():
-            raise InputError(f"{raw}: no such folder; run `prefixtune download --dataset {args.dataset} --out {raw}`")
-        build = lambda w: BUILDERS[args.dataset](raw, w, args)  # noqa: E731
+        source = Path(args.raw)
+        if not source.is_dir():
+            raise InputError(f"{source}: no such folder; run `prefixtune download --dataset {args.dataset} "
+                             f"--out {source}`")
+        builder = BUILDERS[args.dataset]
     with atomic_dir(out) as tmp:
         w = Writer(tmp, args.dataset)
-        build(w)
+        builder(source, w, args)
         write_json(tmp / "manifest.json", w.manifest)
     m = w.manifest
     for name, count in m["counts"].items():
