@@ -304,6 +304,30 @@ def test_ter_hand():
     assert ter.corpus_ter(["A B C"], [["a b c", ""]]) == 0.0  # case-insensitive like tercom; '' = missing
 
 
+@needs_data
+@pytest.mark.parametrize("path", ["dart/dart-v1.1.1-full-test.xml", "webnlg2017/test/testdata_with_lex.xml"])
+def test_ter_fast_equals_sacrebleu(path):
+    """Our TER (batched beam edit distance, processes) = sacrebleu's TER, per input, on real references:
+    the first 100 entries and the 8 with the longest references (rows that the beam cuts). An entry with
+    several references outputs its last one; one with a single reference outputs it with its halves swapped
+    (many shifts). Also an empty output and the whole set through the process pool."""
+    from sacrebleu.metrics import TER
+    groups = [g for _, g in xml_groups(DATA / path)]
+    groups = groups[:100] + sorted(groups[100:], key=lambda g: -max(len(r.split()) for r in g))[:8]
+    singles = [g[0].split() for g in groups[:30]]  # as one-reference inputs: swapped halves
+    hyps = [g[-1] for g in groups] + [" ".join(w[len(w) // 2:] + w[:len(w) // 2]) for w in singles] + [""]
+    refs = [g[:-1] for g in groups] + [g[:1] for g in groups[:30]] + [groups[0][:2]]
+    assert max(len(r.split()) for g in refs for r in g) > 60  # the beam (25) cuts these rows
+    sacre = TER()
+    expected = [sacre._compute_segment_statistics(sacre._preprocess_segment(h), sacre._extract_reference_info(g))
+                for h, g in zip(hyps, refs)]
+    assert ter.segment_stats(hyps, refs, workers=1) == expected
+    assert ter.segment_stats(hyps, refs, workers=2) == expected
+    width = max(map(len, refs))
+    streams = [[g[i] if i < len(g) else None for g in refs] for i in range(width)]
+    assert ter.corpus_ter(hyps, refs) == pytest.approx(sacre.corpus_score(hyps, streams).score / 100, abs=1e-12)
+
+
 def test_rouge_hand():
     out = rouge.corpus_rouge(["the cat sat"], [["the cat ran"]])
     # unigrams 2/3 both ways; bigrams "the cat" 1/2; LCS 2 of 3

@@ -170,9 +170,10 @@ def score(task, hyps, refs, seen=None, meteor=None) -> dict:
 
 def _data_to_text(task, hyps, refs, seen, meteor):
     from .metrics.multibleu import corpus_bleu
-    from .metrics.ter import corpus_ter
+    from .metrics.ter import segment_stats, ter_from_stats
     lowercase = task == "webnlg"  # WebNLG challenge: multi-bleu.perl -lc; DART: cased
     stats = meteor.segment_stats(hyps, refs)
+    ter_stats = segment_stats(hyps, refs)  # per input, once: the S/U/A parts are sums of them
 
     def metrics(index):
         h, r = [hyps[i] for i in index], [refs[i] for i in index]
@@ -180,7 +181,7 @@ def _data_to_text(task, hyps, refs, seen, meteor):
             return {"BLEU": None, "METEOR": None, "TER": None}
         return {"BLEU": corpus_bleu(h, r, lowercase)["BLEU"],
                 "METEOR": meteor.score([stats[i] for i in index]),
-                "TER": corpus_ter(h, r)}
+                "TER": ter_from_stats([ter_stats[i] for i in index])}
 
     everything = list(range(len(hyps)))
     out = metrics(everything)
