@@ -264,14 +264,23 @@ def test_infix_sits_between_source_and_sep(name, shape):
                                          for m in ("prefix", "finetune", "adapter", "embedding", "infix")
                                          if (n, m) != ("tiny-bart", "infix")])  # infix is decoder-only
 def test_training_loss_equals_forward_loss(name, method):
-    """`Method.loss` (logits only over the target where it can) is the loss `forward` reports."""
+    """`Method.loss` (logits only over the target where it can): per token, the loss `forward` reports; per
+    sequence (the default), the NLL summed over each target and averaged over the batch."""
     model, tok = load_model(name)
     m = build(model, tok, MethodConfig(method, prefix_len=3, mid_dim=16, adapter_fraction=0.01))
     ed = model.config.is_encoder_decoder
     batch = collate([encode_pair(tok, "name : Aromi | food : Thai", "Aromi serves Thai food.", ed),
                      encode_pair(tok, "name : X", "X is a pub by the river, rated 5 of 5.", ed)],
                     tok.pad_token_id, ed)
-    torch.testing.assert_close(m.loss(batch), m(batch).loss, atol=1e-6, rtol=1e-6)
+    out = m(batch)
+    torch.testing.assert_close(m.loss(batch, "token"), out.loss, atol=1e-6, rtol=1e-6)
+    # per sequence (the paper's): each row's target NLL summed, by hand from forward's logits, then the mean
+    logits, labels = (out.logits, batch["labels"]) if ed else (out.logits[:, :-1], batch["labels"][:, 1:])
+    logp = torch.log_softmax(logits.float(), -1)
+    real = labels != -100
+    nll = -logp.gather(-1, labels.clamp(min=0)[..., None])[..., 0] * real
+    assert real.sum(1).tolist() != [real.sum(1)[0].item()] * 2  # rows of different lengths: the two differ
+    torch.testing.assert_close(m.loss(batch), nll.sum(1).mean(), atol=1e-5, rtol=1e-6)
 
 
 def test_no_deprecation_warning_from_our_model_calls():

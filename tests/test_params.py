@@ -76,6 +76,7 @@ def test_run_ids_round_trip():
     ({"presets": {"cpu": {"experiments": {"lowdata": {"methods": ["prefx"]}}}}}, "unknown method 'prefx'"),
     ({"presets": {"cpu": {"experiments": {"lowdata": {"table": "mian"}}}}}, "'mian' is not one of"),
     ({"presets": {"cpu": {"resources": {"train": {"gpu": 1}}}}}, "unknown key 'presets.cpu.resources.train.gpu'"),
+    ({"presets": {"cpu": {"train": {"loss": "mean"}}}}, "train.loss: 'mean' is not sequence or token"),
 ])
 def test_errors_name_params_yaml_and_the_key(doc, overlay, message):
     with pytest.raises(InputError, match=None) as e:

@@ -314,3 +314,20 @@ def test_load_method_errors_name_the_file(tmp_path):
     (d / "weights.safetensors").unlink()
     with pytest.raises(InputError, match=r"m.weights\.safetensors: no such file"):
         load_method(d)
+
+
+def test_loss_per_sequence_by_default_per_token_as_option(tmp_path, train_file):
+    """--loss sequence (default, the paper's): each target's NLL summed, mean over the batch; --loss token:
+    the per-token mean. The first step sees the same batch and parameters, so its logged losses differ by the
+    batch's mean target length; the trained prefixes differ (clipping at norm 1 and the steps differ)."""
+    runs = {}
+    for per in ("sequence", "token"):
+        extra = [] if per == "sequence" else ["--loss", "token"]
+        cli.main(command(train_file, tmp_path / per, "prefix", "tiny-gpt2", 3, *extra))
+        info = json.loads((tmp_path / per / "method.json").read_text())
+        assert info["hparams"]["loss"] == per
+        log = [json.loads(line) for line in (tmp_path / per / "log.jsonl").read_text().splitlines()]
+        runs[per] = (log[0]["loss"], load_file(tmp_path / per / "weights.safetensors"))
+    ratio = runs["sequence"][0] / runs["token"][0]
+    assert 3 < ratio < 30  # target tokens per row of the first batch (tiny-gpt2 tokenizes by bytes)
+    assert any(not torch.equal(runs["sequence"][1][k], runs["token"][1][k]) for k in runs["token"][1])

@@ -1,7 +1,7 @@
 """`prefixtune decode`: beam search with trained methods, one output line per input line, in order.
 
     prefixtune decode --model M --method-dir DIR --input test.jsonl --out hyp.txt
-        [--beam 5 --length-penalty 1.0 --max-new-tokens 64 --batch-size 8 --limit N]
+        [--beam 5 --length-penalty 1.0 --max-new-tokens 64 --batch-size 25 --limit N]
 
 Paper settings: `--beam 5` for table-to-text; `--beam 6 --length-penalty 0.8` for XSum.
 
@@ -66,6 +66,13 @@ def beam_search(runner, batch, beam=5, length_penalty=1.0, max_new_tokens=64, eo
     fin_len = torch.zeros(B, K, dtype=torch.long, device=dev)
     open_ = torch.ones(B, dtype=torch.bool, device=dev)  # rows that may still improve
     top_k = (torch.arange(2 * K, device=dev) < K)[None]
+    row_of = list(range(B))  # the batch row that each row still decoding is
+    out = [None] * B
+
+    def emit(b):
+        ids = fin_seq[b, 0, : fin_len[b, 0]].tolist()
+        out[row_of[b]] = ids[:-1] if ids and ids[-1] == eos_id else ids
+
     for t in range(T):
         logits = logits.float()
         if banned:
@@ -93,12 +100,19 @@ def beam_search(runner, batch, beam=5, length_penalty=1.0, max_new_tokens=64, eo
         open_ &= ~(full & (live[:, 0] / (t + 1) ** length_penalty <= fin_score[:, -1]))
         if t + 1 == T or not open_.any():
             break
-        state.select((src.gather(1, keep) + rows[:, None] * K).view(-1))
+        beams = src.gather(1, keep) + rows[:, None] * K  # the cache row each new beam continues
+        if not open_.all():  # closed rows are final: emit them and stop running the model on them
+            for b in (~open_).nonzero()[:, 0].tolist():
+                emit(b)
+            kept = open_.nonzero()[:, 0]
+            row_of = [row_of[b] for b in kept.tolist()]
+            beams, live, seqs, fin_score, fin_seq, fin_len = (
+                x.index_select(0, kept) for x in (beams, live, seqs, fin_score, fin_seq, fin_len))
+            B, open_, rows = len(kept), open_[kept], torch.arange(len(kept), device=dev)
+        state.select(beams.view(-1))
         logits = runner.step(state, seqs[:, :, -1].reshape(-1))
-    out = []
     for b in range(B):
-        ids = fin_seq[b, 0, : fin_len[b, 0]].tolist()
-        out.append(ids[:-1] if ids and ids[-1] == eos_id else ids)
+        emit(b)
     return out
 
 
@@ -188,7 +202,7 @@ class Mixed:
 
 
 # ----- the core: Method objects in, text out -----
-def decode(methods, sources, routes=None, beam=5, length_penalty=1.0, max_new_tokens=64, batch_size=8,
+def decode(methods, sources, routes=None, beam=5, length_penalty=1.0, max_new_tokens=64, batch_size=25,
            limits=Limits(), progress=True, ban_newlines=False):
     """One output string per source, in order. `methods` is a list of Methods; `routes[i]` indexes it
     (all rows use methods[0] when `routes` is None). Several methods share batches (see `Mixed`).
@@ -231,7 +245,8 @@ def add_arguments(p):
     p.add_argument("--beam", type=int, default=5, help="beam size (1 = greedy)")
     p.add_argument("--length-penalty", type=float, default=1.0, help="score = sum log-prob / length ** this")
     p.add_argument("--max-new-tokens", type=int, default=64)
-    p.add_argument("--batch-size", type=int, default=8, help="input rows per batch (each times --beam)")
+    p.add_argument("--batch-size", type=int, default=25, help="input rows per batch (each times --beam); 25 measured "
+                   "fastest on 2 CPU cores (bench/decode_speed.py)")
     p.add_argument("--max-source-len", type=int, default=Limits.max_source_len, help="source tokens kept")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="decode the first N lines only")
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:1, ...")

@@ -67,7 +67,7 @@ SIZE = (int, str)  # a number of training examples, or "full"
 TRAIN = {
     "epochs": INT, "max_steps": OPT_INT, "lr": NUM, "batch_size": INT, "grad_accum": INT,
     "warmup_steps": INT, "prefix_len": INT, "mid_dim": INT, "reparam": BOOL,
-    "adapter_fraction": NUM, "init": STR, "threads": OPT_INT, "max_source_len": OPT_INT, "extra": STR,
+    "adapter_fraction": NUM, "init": STR, "threads": OPT_INT, "max_source_len": OPT_INT, "loss": STR, "extra": STR,
 }
 DECODE = {
     "beam": INT, "length_penalty": NUM, "max_new_tokens": INT, "batch_size": INT, "max_source_len": OPT_INT,
@@ -300,7 +300,7 @@ def _train_cmd(model, base, mcfg, hp, train_file, out, seed, prefix_len, init_te
     if hp.get("max_steps") is not None:
         a += ["--max-steps", str(hp["max_steps"])]
     a += ["--lr", _num(hp["lr"]), "--batch-size", str(hp["batch_size"]), "--grad-accum", str(hp["grad_accum"]),
-          "--warmup-steps", str(hp["warmup_steps"]), "--seed", str(seed)]
+          "--warmup-steps", str(hp["warmup_steps"]), "--loss", hp["loss"], "--seed", str(seed)]
     if hp.get("threads"):
         a += ["--threads", str(hp["threads"])]
     if hp.get("max_source_len"):
@@ -370,6 +370,9 @@ def expand(settings: dict, where=PARAMS) -> Grid:
                                 if _matches(o.get("when", {}), ctx):
                                     hp.update(o.get("train", {}))
                                     dp.update(o.get("decode", {}))
+                            if hp["loss"] not in ("sequence", "token"):
+                                raise InputError(f"{where}: train.loss: {hp['loss']!r} is not sequence or token "
+                                                 f"(run {ds}/{label}, after `overrides`)")
                             for plen in exp.get("prefix_lens", [None]):
                                 for init in exp.get("inits", [None]):
                                     p = i = None

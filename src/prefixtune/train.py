@@ -72,6 +72,7 @@ class Hparams:
     device: str = "auto"  # auto: cuda when present, else cpu
     eval_every: int = 0  # with dev examples: dev loss every N optimizer steps (and at the last step)
     patience: int | None = None  # stop after this many dev evaluations without a new best; None: never
+    loss: str = "sequence"  # sequence: NLL summed per target, mean over the batch (the paper's); token: mean
 
     def check(self, has_dev=False):
         """InputError for values no run can use (`has_dev`: a dev set is given, see --dev)."""
@@ -91,6 +92,8 @@ class Hparams:
                 raise InputError(f"--{name.replace('_', '-')} must not be negative (got {getattr(self, name)})")
         if not self.lr > 0:
             raise InputError(f"--lr must be positive (got {self.lr})")
+        if self.loss not in ("sequence", "token"):
+            raise InputError(f"--loss must be sequence or token (got {self.loss!r})")
 
 
 def read_examples(path) -> list[tuple[str, str]]:
@@ -160,14 +163,15 @@ def fingerprint(method, examples, hp: Hparams, info: dict, dev=()) -> str:
 
 @torch.no_grad()
 def dev_loss(method, batches) -> float:
-    """The training objective on the dev set: per-token NLL of the targets, over all dev tokens. Eval mode
+    """The training objective on the dev set: NLL of the targets, over all dev tokens (per token whatever
+    --loss is: on one dev set the two differ by a constant factor, so the best step is the same). Eval mode
     (no dropout, so no random numbers are drawn and resuming stays bit-identical)."""
     was_training = method.training
     method.eval()
     total = tokens = 0.0
     for batch in batches:
         n = int((batch["labels"] != IGNORE).sum())
-        total += method.loss(batch).item() * n
+        total += method.loss(batch, "token").item() * n
         tokens += n
     method.train(was_training)
     return total / tokens
@@ -354,7 +358,7 @@ def train(method, examples, hparams: Hparams, out_dir, info: dict | None = None,
             for idx in groups:
                 batch = to_device(collate([encoded[i] for i in idx], pad_id, method.encoder_decoder), device)
                 # Mean over micro-batches of each one's per-token mean (as transformers' Trainer).
-                part = method.loss(batch) / len(groups)
+                part = method.loss(batch, hp.loss) / len(groups)
                 part.backward()
                 loss += part.item()
             if hp.max_grad_norm:
@@ -431,6 +435,9 @@ def add_arguments(p):
     p.add_argument("--warmup-steps", type=int, default=d.warmup_steps)
     p.add_argument("--weight-decay", type=float, default=d.weight_decay)
     p.add_argument("--max-grad-norm", type=float, default=d.max_grad_norm, help="0: no clipping")
+    p.add_argument("--loss", choices=["sequence", "token"], default=d.loss,
+                   help="sequence: NLL summed over each target, mean over the batch (the paper's, and the "
+                   "authors' objective_mode 1); token: mean over target tokens")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--save-every", type=int, default=d.save_every,
                    help="checkpoint into OUT.partial/ every N optimizer steps (0: never)")

@@ -147,22 +147,34 @@ class Method(nn.Module):
                           position_ids=positions(batch["attention_mask"], self.virtual_len),
                           **cache_arg(cache), use_cache=cache is not None, **extra)
 
-    def loss(self, batch: dict) -> torch.Tensor:
-        """The training loss: equal to `forward(batch).loss`, computed with less work where it can.
+    def loss(self, batch: dict, per: str = "sequence") -> torch.Tensor:
+        """The training loss. per="token": the mean NLL over target tokens, `forward(batch).loss`.
+        per="sequence" (the paper's): NLL summed over each target, averaged over the batch -- Eq. 2 sums
+        log p over the target tokens, and the authors' gpt2/train_e2e.py trains with `--objective_mode 1`
+        (modeling_gpt2.py: `loss.view(bsz, seqlen).sum(dim=-1)`, then `.mean()` in trainer_prefix.py).
+        The two differ by the batch's target tokens per row, which changes what clipping at norm 1 does.
+        Computed with less work where it can:
 
         Decoder-only methods that run the model as `forward` does get logits only from the last
         source position on (`logits_to_keep`): source positions carry no loss, and the LM head and
         log-softmax over the vocabulary (49,152 words for SmolLM2) are a large share of a step.
         """
+        if per not in ("sequence", "token"):
+            raise ValueError(f"loss per {per!r}: expected 'sequence' or 'token'")
         if self.encoder_decoder or not self.base_forward or "source_len" not in batch:
-            return self(batch).loss
-        cache = self.prefix_cache(batch["input_ids"].shape[0])
-        keep = batch["input_ids"].shape[1] - batch["source_len"] + 1
-        out = self._run_decoder(batch, cache, logits_to_keep=keep)
-        # logits[:, i] predicts token source_len + i (the last one predicts past the end: dropped).
-        labels = batch["labels"][:, batch["source_len"]:]
-        return nn.functional.cross_entropy(out.logits[:, :-1].flatten(0, 1).float(), labels.flatten(),
-                                           ignore_index=IGNORE)
+            mean = self(batch).loss
+        else:
+            cache = self.prefix_cache(batch["input_ids"].shape[0])
+            keep = batch["input_ids"].shape[1] - batch["source_len"] + 1
+            out = self._run_decoder(batch, cache, logits_to_keep=keep)
+            # logits[:, i] predicts token source_len + i (the last one predicts past the end: dropped).
+            labels = batch["labels"][:, batch["source_len"]:]
+            mean = nn.functional.cross_entropy(out.logits[:, :-1].flatten(0, 1).float(), labels.flatten(),
+                                               ignore_index=IGNORE)
+        if per == "token":
+            return mean
+        # sum = mean x target tokens (labels other than IGNORE: the first column, a source token, never counts)
+        return mean * (batch["labels"] != IGNORE).sum() / batch["labels"].shape[0]
 
     @torch.no_grad()
     def prefill(self, batch: dict):
@@ -185,7 +197,7 @@ class Method(nn.Module):
         mask = self._with_virtual(batch["attention_mask"])
         pos = positions(batch["attention_mask"], self.virtual_len)
         out = self.model(input_ids=batch["input_ids"], attention_mask=mask, position_ids=pos,
-                         **cache_arg(cache), use_cache=True)
+                         **cache_arg(cache), use_cache=True, logits_to_keep=1)  # only the last is needed
         state = DecodeState(model_cache(out), mask, next_position=pos[:, -1] + 1)
         return out.logits[:, -1], state
 
