@@ -1,5 +1,6 @@
 """params.yaml: presets, validation, the run grid, and the rendered dvc.yaml."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -129,7 +130,7 @@ def test_rendered_dvc_yaml_is_valid_for_every_preset(tmp_path):
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
     subprocess.run([str(BIN / "dvc"), "init", "-q"], cwd=tmp_path, check=True, env=env)
     shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
-    for preset, n_train in (("tiny", 4), ("paper", 204)):
+    for preset, n_train in (("tiny", 4), ("paper", 210)):
         P.set_preset(preset, tmp_path / "params.yaml")
         P.render(tmp_path / "params.yaml", tmp_path / "dvc.yaml")
         stages = yaml.safe_load((tmp_path / "dvc.yaml").read_text())["stages"]
@@ -149,7 +150,7 @@ def test_snakemake_dry_run_of_the_paper_preset():
     assert out.returncode == 0, out.stderr[-3000:]
     table = dict(line.split()[:2] for line in out.stdout.splitlines() if line.split()[:1] in (
         ["train"], ["decode"], ["score"], ["download"], ["linearize"]))
-    assert table == {"download": "4", "linearize": "4", "train": "204", "decode": "204", "score": "204"}
+    assert table == {"download": "4", "linearize": "4", "train": "210", "decode": "210", "score": "210"}
 
 
 def test_paper_xsum_articles_cut_to_512_tokens():
@@ -183,3 +184,33 @@ def test_code_deps_follow_the_imports():
     dvc = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
     some_train = next(v for k, v in dvc.items() if k.startswith("train_"))
     assert set(code_deps("train")) <= set(some_train["deps"])
+
+
+def test_paper_low_data_protocol_in_params_show_json(capsys):
+    """A.2 / Table 8 as `params show --json` states it: low-data E2E with lr 5e-5, batch 10, P 6 from
+    "table-to-text:", step budgets by size and method, the best step on the 30% dev set; low-data XSum with
+    P 1 from "summarize", warmup 100, epochs by size and method; XSum articles cut to 512 tokens."""
+    from prefixtune.cli import main
+
+    main(["params", "show", "--preset", "paper", "--json"])
+    rows = {r["id"]: r for r in json.loads(capsys.readouterr().out)}
+    keys = {"experiment", "dataset", "method", "size", "sample", "seed", "prefix_len", "init", "lr", "batch_size",
+            "max_steps", "epochs", "warmup_steps", "max_source_len", "dev", "test_limit"}
+    assert all(keys <= set(r) for r in rows.values())
+    low = {(r["method"], r["size"]): r for r in rows.values() if r["experiment"] == "lowdata" and r["sample"] == 0
+           and r["seed"] == 0}
+    for size, prefix_steps, finetune_steps in [(50, 200, 100), (100, 200, 100), (200, 200, 200), (500, 400, 400)]:
+        p, f = low["prefix", size], low["finetune", size]
+        assert (p["lr"], p["batch_size"], p["prefix_len"], p["init_text"]) == (5e-5, 10, 6, "table-to-text:")
+        assert (p["max_steps"], f["max_steps"], f["lr"], f["batch_size"]) == (prefix_steps, finetune_steps, 5e-5, 10)
+        assert p["dev"] == f"data/e2e/lowdata/dev-n{size}-s0.jsonl" and p["eval_every"] == prefix_steps // 10
+        assert f["prefix_len"] is None and p["test_limit"] is None
+    assert sum(r["experiment"] == "lowdata" for r in rows.values()) == 2 * 4 * 5 * 2  # methods, sizes, samples, seeds
+    xsum = {(r["method"], r["size"]): r for r in rows.values() if r["experiment"] == "lowdata_xsum"}
+    assert [xsum["prefix", n]["epochs"] for n in (50, 100, 200, 500)] == [30, 20, 20, 20]
+    assert [xsum["finetune", n]["epochs"] for n in (50, 100, 200, 500)] == [30, 10, 3, 3]
+    assert {(r["prefix_len"], r["init_text"], r["warmup_steps"], r["max_source_len"]) for (m, _), r in xsum.items()
+            if m == "prefix"} == {(1, "summarize", 100, 512)}
+    assert rows["xsum/prefix/full-seed0-p100-random"]["max_source_len"] == 512
+    assert rows["xsum/prefix/full-seed0-p80-random"]["experiment"] == "prefix_length_xsum"
+    assert {r["dataset"] for r in rows.values() if r["experiment"] == "embedding_infix"} == {"e2e"}

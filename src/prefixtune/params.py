@@ -27,6 +27,7 @@ Commands (`prefixtune params ...` or `python -m prefixtune.params ...`):
 
 import argparse
 import copy
+import json
 import re
 import shlex
 import sys
@@ -67,7 +68,8 @@ SIZE = (int, str)  # a number of training examples, or "full"
 TRAIN = {
     "epochs": INT, "max_steps": OPT_INT, "lr": NUM, "batch_size": INT, "grad_accum": INT,
     "warmup_steps": INT, "prefix_len": INT, "mid_dim": INT, "reparam": BOOL,
-    "adapter_fraction": NUM, "init": STR, "threads": OPT_INT, "max_source_len": OPT_INT, "loss": STR, "extra": STR,
+    "adapter_fraction": NUM, "init": STR, "threads": OPT_INT, "max_source_len": OPT_INT, "loss": STR,
+    "dev": BOOL, "eval_every": OPT_INT, "patience": OPT_INT, "extra": STR,
 }
 DECODE = {
     "beam": INT, "length_penalty": NUM, "max_new_tokens": INT, "batch_size": INT, "max_source_len": OPT_INT,
@@ -226,6 +228,8 @@ class Run:
     train_file: str
     train_cmd: str
     tests: dict = field(default_factory=dict)  # test name -> {input, refs, hyp, scores, decode_cmd, score_cmd}
+    settings: dict = field(default_factory=dict)  # the resolved training/decoding settings (`params show --json`)
+    dev_file: str | None = None  # model selection: the dev set `train --dev` reads
 
     @property
     def dir(self):
@@ -284,8 +288,12 @@ def parse_run_id(rid: str) -> dict:
             "init": d["init"]}
 
 
-def _train_cmd(model, base, mcfg, hp, train_file, out, seed, prefix_len, init_text):
+def _train_cmd(model, base, mcfg, hp, train_file, out, seed, prefix_len, init_text, dev_file=None):
     a = ["prefixtune", "train", "--model", model, "--method", base, "--train", train_file, "--out", out]
+    if dev_file:
+        a += ["--dev", dev_file, "--eval-every", str(hp["eval_every"])]
+        if hp.get("patience"):
+            a += ["--patience", str(hp["patience"])]
     if base in PREFIX_METHODS:
         a += ["--prefix-len", str(prefix_len)]
     if base == "prefix":
@@ -386,10 +394,28 @@ def expand(settings: dict, where=PARAMS) -> Grid:
                                     train_file = (f"{base_dir}/train.jsonl" if size == "full" else
                                                   f"data/{source}/lowdata/train-n{size}-s{sample}.jsonl")
                                     out = f"runs/{rid}/method"
+                                    dev_file = None
+                                    if hp.get("dev"):  # the dev set of this training set: its 30% low-data one
+                                        if not hp.get("eval_every"):
+                                            raise InputError(f"{where}: train.dev is true for run {rid} but "
+                                                             f"train.eval_every is not set")
+                                        dev_file = (f"{base_dir}/dev.jsonl" if size == "full" else
+                                                    f"data/{source}/lowdata/dev-n{size}-s{sample}.jsonl")
                                     run = Run(rid, ds, label, base, size, sample, seed, p, i, [exp_name],
                                               [exp["table"]], source, train_file,
                                               _train_cmd(dcfg["model"], base, mcfg, hp, train_file, out, seed, p,
-                                                         inits.get(i) if i else None))
+                                                         inits.get(i) if i else None, dev_file),
+                                              dev_file=dev_file)
+                                    run.settings = {
+                                        "lr": hp["lr"], "batch_size": hp["batch_size"], "max_steps": hp["max_steps"],
+                                        "epochs": hp["epochs"], "warmup_steps": hp["warmup_steps"],
+                                        "max_source_len": hp.get("max_source_len"), "loss": hp["loss"],
+                                        "init_text": inits.get(i) if i else None, "dev": dev_file, "eval_every":
+                                        hp.get("eval_every") if dev_file else None, "patience": hp.get("patience")
+                                        if dev_file else None, "test_limit": limit,
+                                        "beam": dp["beam"], "length_penalty": dp["length_penalty"],
+                                        "max_new_tokens": dp["max_new_tokens"],
+                                        "ban_newlines": bool(dp.get("ban_newlines"))}
                                     for test in dcfg.get("tests", ["test"]):
                                         src_in, src_refs = f"{base_dir}/{test}.jsonl", f"{base_dir}/{test}.refs.txt"
                                         if limit:
@@ -443,6 +469,14 @@ def expand(settings: dict, where=PARAMS) -> Grid:
             a += ["--max-source-tokens", str(data["max_source_tokens"])]
         linearize[source] = shlex.join(a)
     return Grid(s, downloads, linearize, linearize_deps, testsets, runs, expected_plots(runs.values()))
+
+
+def run_record(r: Run) -> dict:
+    """One run as `params show --json` prints it (null where a setting does not apply; test_limit null:
+    the whole test set; dev null: no model selection on a dev set)."""
+    return {"id": r.id, "experiment": r.experiments[0], "experiments": r.experiments, "dataset": r.dataset,
+            "method": r.method, "size": r.size, "sample": r.sample, "seed": r.seed, "prefix_len": r.prefix_len,
+            "init": r.init, **r.settings}
 
 
 def varying(runs, key):
@@ -507,7 +541,8 @@ def render_dvc(grid: Grid) -> str:
         st[stage_name("testset", slug)] = {"cmd": t["cmd"], "deps": [t["src_input"], t["src_refs"]],
                                            "outs": [t["input"], t["refs"]]}
     for rid, r in grid.runs.items():
-        st[stage_name("train", rid)] = {"cmd": r.train_cmd, "deps": [r.train_file, *code["train"]],
+        st[stage_name("train", rid)] = {"cmd": r.train_cmd,
+                                        "deps": [r.train_file, *([r.dev_file] if r.dev_file else []), *code["train"]],
                                         "outs": [r.method_dir]}
     for rid, r in grid.runs.items():
         for test, t in r.tests.items():
@@ -579,6 +614,7 @@ def add_arguments(p):
     sub = p.add_subparsers(dest="action", required=True)
     s = sub.add_parser("show", help="print the effective settings and the runs")
     s.add_argument("--preset", default=None)
+    s.add_argument("--json", action="store_true", help="one JSON object per run: its resolved settings")
     sub.add_parser("render", help="write dvc.yaml for params.yaml's preset")
     u = sub.add_parser("use", help="set params.yaml's preset and write dvc.yaml")
     u.add_argument("preset")
@@ -589,6 +625,9 @@ def add_arguments(p):
 def run(args):
     if args.action == "show":
         g = build(args.params, {"preset": args.preset} if args.preset else None)
+        if args.json:
+            print(json.dumps([run_record(r) for r in g.runs.values()], indent=1))
+            return
         print(yaml.safe_dump({k: v for k, v in g.settings.items()}, sort_keys=False), end="")
         print(f"# {len(g.runs)} runs, {len(g.scores())} scored test sets, plots: {', '.join(g.plots) or 'none'}")
         for rid, r in g.runs.items():
