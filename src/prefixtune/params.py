@@ -44,7 +44,6 @@ DVC_YAML = Path("dvc.yaml")
 GRID_OK = "runs/grid.ok"
 TABLES = ("main", "lowdata", "extrapolation", "ablations")
 PREFIX_METHODS = ("prefix", "embedding", "infix")  # methods whose runs have a prefix length and init
-RULES = ("download", "linearize", "testset", "train", "decode", "score", "aggregate", "plot")
 
 # ---------------------------------------------------------------- schema
 

@@ -55,7 +55,7 @@ class PrefixGroup(nn.Module):
     """Per-layer key/value prefixes of one kind: `forward()` -> (layers, 2, kv_heads, P, head_dim).
 
     With `reparam`, the tensor is MLP(P') (trainable P' and MLP); otherwise it is a parameter.
-    `merge()` (or `load`) replaces the MLP by its output: afterwards the group is just P.
+    `load` replaces the MLP by a given P (the merged prefix): afterwards the group is just P.
     """
 
     def __init__(self, layers, kv_heads, head_dim, length, hidden, mid_dim, reparam, dtype, device):
@@ -118,9 +118,6 @@ class PrefixGroup(nn.Module):
         self.embedding = self.mlp = None
         self.prefix = nn.Parameter(tensor.detach().to(dtype=ref.dtype, device=ref.device).clone())
 
-    def merge(self) -> None:
-        self.load(self.forward().detach())
-
 
 class Prefix(Method):
     """Prefix-tuning; see the module docstring for layout, training and init rules."""
@@ -156,11 +153,6 @@ class Prefix(Method):
             raise KeyError(f"missing prefix tensors: {sorted(missing)}")
         for key, name in names.items():
             self.groups[name].load(tensors[key])
-
-    def merge(self) -> None:
-        """Replace every MLP by its current output (what `exported` would save)."""
-        for group in self.groups.values():
-            group.merge()
 
     def num_trainable(self) -> int:
         """Parameters the optimizer updates now (training: P' and MLP; merged/direct: P)."""
