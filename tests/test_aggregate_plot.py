@@ -80,7 +80,7 @@ def test_paper_grid_tables_and_plots(tmp_path):
 
     assert sorted(p.name for p in (tmp_path / "metrics").iterdir()) == sorted(f"{t}.json" for t in params.TABLES)
     metrics = json.loads((tmp_path / "metrics" / "lowdata.json").read_text())
-    assert metrics["e2e/prefix/n50/p5-random/test"] == {"BLEU": pytest.approx(cell["BLEU"].item(), rel=1e-4)}
+    assert metrics["e2e/prefix/n50/p6-table2text/test"] == {"BLEU": pytest.approx(cell["BLEU"].item(), rel=1e-4)}
     xsum = json.loads((tmp_path / "metrics" / "main.json").read_text())["main_xsum/xsum/prefix/full/p100-random/test"]
     assert set(xsum) == {"rouge1", "rouge2", "rougeL"}
 
