@@ -50,10 +50,10 @@ def chatty(name):
     return model, tok
 
 
-def hf_generate(model, tok, batch, beam, lp, max_new):
+def hf_generate(model, tok, batch, beam, lp, max_new, **extra):
     g = model.generate(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], num_beams=beam,
                        length_penalty=lp, do_sample=False, max_new_tokens=max_new, eos_token_id=tok.eos_token_id,
-                       pad_token_id=tok.pad_token_id, forced_eos_token_id=None, forced_bos_token_id=None)
+                       pad_token_id=tok.pad_token_id, forced_eos_token_id=None, forced_bos_token_id=None, **extra)
     out = []
     for row in g[:, 1 if model.config.is_encoder_decoder else batch["input_ids"].shape[1]:].tolist():
         while row and row[-1] == tok.pad_token_id:
@@ -83,6 +83,33 @@ def prefixes(model, tok, n=2, method="prefix"):
         torch.manual_seed(100 + seed)
         out.append(build(model, tok, MethodConfig(method, prefix_len=3, reparam=False)))
     return out
+
+
+@pytest.mark.parametrize("name", ["tiny-gpt2", "tiny-llama"])
+def test_prefix_beam_search_equals_hf_generate_from_the_prefix_cache(name, monkeypatch):
+    """With a prefix: transformers' generate given the prefix as its initial cache (P placeholder tokens that
+    generate skips as cached, P ones in front of the mask, every beam row holding the same prefix) gives
+    our hypotheses: what PEFT's generate does for prefix tuning where it works (bench/decode_speed.py times
+    the two)."""
+    monkeypatch.setitem(CHATTY, "tiny-gpt2", (None, 1.0))  # with this prefix, shift 0 ends every row at once
+    model, tok = chatty(name)
+    (method,) = prefixes(model, tok, 1)
+    method.eval()
+    batch = collate([encode_pair(tok, s, None, False) for s in SOURCES], tok.pad_token_id, False)
+    B, P = len(SOURCES), method.virtual_len
+    ids = torch.cat([torch.full((B, P), tok.pad_token_id), batch["input_ids"]], 1)
+    mask = torch.cat([torch.ones(B, P, dtype=batch["attention_mask"].dtype), batch["attention_mask"]], 1)
+    lengths = set()
+    for beam, lp in [(1, 1.0), (4, 1.0), (4, 0.8)]:
+        ours = beam_search(method, batch, beam, lp, 16, tok.eos_token_id)
+        with torch.no_grad():
+            cache = method.prefix_cache(B * beam)
+            for layer in cache.layers:  # expanded views: generate's cache reordering writes in place
+                layer.keys, layer.values = layer.keys.contiguous(), layer.values.contiguous()
+            theirs = hf_generate(model, tok, {"input_ids": ids, "attention_mask": mask}, beam, lp, 16, cache=cache)
+        assert ours == theirs, (beam, lp)
+        lengths |= {len(h) for h in ours}
+    assert len(lengths) >= 2 and min(lengths) < 16  # rows that end on eos and rows that run out
 
 
 @pytest.mark.parametrize("name", FAMILIES)

@@ -61,7 +61,8 @@ def test_export_loads_in_peft_with_our_logits_and_generates(tmp_path, name):
     # PEFT's generate runs with it (one unpadded row: nothing to line up). Only that: its tokens are not
     # checked against ours. On transformers 5.24 PEFT 0.21 hands generate the prefix as `past_key_values`,
     # which Llama's generate ignores (bench/decode_speed.py: `peft_generate_uses_prefix`); on tiny-gpt2 it
-    # is used, yet greedy tokens still differ from our decode's (an open question; the logits above agree).
+    # is used, yet its greedy tokens differ from our decode's, while transformers' own generate given the same
+    # prefix as its cache gives ours (tests/test_decode.py::test_prefix_beam_search_equals_hf_generate_...).
     ids = tok(SOURCES[0], return_tensors="pt")["input_ids"]
     out = peft_model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=4, do_sample=False)
     assert out.shape[1] == ids.shape[1] + 4
