@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from prefixtune.checkpoint import load_method  # noqa: E402
 from prefixtune.decode import decode  # noqa: E402
 from prefixtune.examples import encode_pair  # noqa: E402
+from prefixtune.methods.base import cache_arg  # noqa: E402
 from prefixtune.models import load_model  # noqa: E402
 
 MODEL = "smollm2-135m"
@@ -90,7 +91,7 @@ class Generate:
             cache = self.method.prefix_cache(len(idx) * K)  # every beam row starts from the same prefix
             for layer in cache.layers:
                 layer.keys, layer.values = layer.keys.contiguous(), layer.values.contiguous()
-            gen = self.model.generate(input_ids=input_ids, attention_mask=mask, cache=cache, num_beams=K,
+            gen = self.model.generate(input_ids=input_ids, attention_mask=mask, **cache_arg(cache), num_beams=K,
                                       max_new_tokens=40, length_penalty=1.0, early_stopping=False, do_sample=False,
                                       pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
             for i, row in zip(idx, gen[:, input_ids.shape[1]:].tolist()):

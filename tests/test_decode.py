@@ -11,6 +11,7 @@ from prefixtune.checkpoint import save_method
 from prefixtune.decode import Mixed, beam_search, decode
 from prefixtune.examples import collate, encode_pair
 from prefixtune.methods import MethodConfig, build
+from prefixtune.methods.base import cache_arg
 from prefixtune.models import load_model
 
 FAMILIES = ["tiny-gpt2", "tiny-llama", "tiny-bart"]
@@ -106,7 +107,8 @@ def test_prefix_beam_search_equals_hf_generate_from_the_prefix_cache(name, monke
             cache = method.prefix_cache(B * beam)
             for layer in cache.layers:  # expanded views: generate's cache reordering writes in place
                 layer.keys, layer.values = layer.keys.contiguous(), layer.values.contiguous()
-            theirs = hf_generate(model, tok, {"input_ids": ids, "attention_mask": mask}, beam, lp, 16, cache=cache)
+            theirs = hf_generate(model, tok, {"input_ids": ids, "attention_mask": mask}, beam, lp, 16,
+                                 **cache_arg(cache))  # `cache` or, before transformers 5.2x, `past_key_values`
         assert ours == theirs, (beam, lp)
         lengths |= {len(h) for h in ours}
     assert len(lengths) >= 2 and min(lengths) < 16  # rows that end on eos and rows that run out
