@@ -47,6 +47,7 @@ from tqdm.auto import tqdm
 from .errors import InputError, where
 from .examples import IGNORE, Limits, collate, encode_pair
 from .files import atomic_dir, atomic_path, read_jsonl
+from .methods.base import LOSSES
 from .models import resolve_device
 
 # Test hook: SIGKILL this process right after optimizer step N (a real kill: no cleanup runs).
@@ -92,8 +93,8 @@ class Hparams:
                 raise InputError(f"--{name.replace('_', '-')} must not be negative (got {getattr(self, name)})")
         if not self.lr > 0:
             raise InputError(f"--lr must be positive (got {self.lr})")
-        if self.loss not in ("sequence", "token"):
-            raise InputError(f"--loss must be sequence or token (got {self.loss!r})")
+        if self.loss not in LOSSES:
+            raise InputError(f"--loss must be {' or '.join(LOSSES)} (got {self.loss!r})")
 
 
 def read_examples(path) -> list[tuple[str, str]]:
@@ -357,7 +358,7 @@ def train(method, examples, hparams: Hparams, out_dir, info: dict | None = None,
             loss = 0.0
             for idx in groups:
                 batch = to_device(collate([encoded[i] for i in idx], pad_id, method.encoder_decoder), device)
-                # Mean over micro-batches of each one's per-token mean (as transformers' Trainer).
+                # Mean over micro-batches of each one's loss (per target or per token: --loss).
                 part = method.loss(batch, hp.loss) / len(groups)
                 part.backward()
                 loss += part.item()
@@ -435,7 +436,7 @@ def add_arguments(p):
     p.add_argument("--warmup-steps", type=int, default=d.warmup_steps)
     p.add_argument("--weight-decay", type=float, default=d.weight_decay)
     p.add_argument("--max-grad-norm", type=float, default=d.max_grad_norm, help="0: no clipping")
-    p.add_argument("--loss", choices=["sequence", "token"], default=d.loss,
+    p.add_argument("--loss", choices=LOSSES, default=d.loss,
                    help="sequence: NLL summed over each target, mean over the batch (the paper's, and the "
                    "authors' objective_mode 1); token: mean over target tokens")
     p.add_argument("--seed", type=int, default=d.seed)

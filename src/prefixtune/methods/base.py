@@ -26,6 +26,9 @@ from ..examples import IGNORE, positions
 CACHE = "cache" if "cache" in inspect.signature(LlamaForCausalLM.forward).parameters else "past_key_values"
 
 
+LOSSES = ("sequence", "token")  # how `Method.loss` normalizes: per target sequence (the paper's), per token
+
+
 def cache_arg(cache) -> dict:
     """The keyword argument that hands `cache` to a model (or to its attention layers) in this transformers."""
     return {CACHE: cache}
@@ -159,7 +162,7 @@ class Method(nn.Module):
         source position on (`logits_to_keep`): source positions carry no loss, and the LM head and
         log-softmax over the vocabulary (49,152 words for SmolLM2) are a large share of a step.
         """
-        if per not in ("sequence", "token"):
+        if per not in LOSSES:
             raise ValueError(f"loss per {per!r}: expected 'sequence' or 'token'")
         if self.encoder_decoder or not self.base_forward or "source_len" not in batch:
             mean = self(batch).loss
