@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from prefixtune import cli
-from prefixtune.checkpoint import save_method
 from prefixtune.decode import Mixed, beam_search, decode
 from prefixtune.examples import collate, encode_pair
+from prefixtune.method_dir import save_method
 from prefixtune.methods import MethodConfig, build
 from prefixtune.methods.base import cache_arg
 from prefixtune.models import load_model

@@ -5,9 +5,9 @@ import importlib
 import pytest
 import torch
 
-from prefixtune.checkpoint import load_method, save_method
 from prefixtune.errors import InputError
 from prefixtune.examples import IGNORE, collate, encode_pair, positions
+from prefixtune.method_dir import load_method, save_method
 from prefixtune.methods import MethodConfig, build
 from prefixtune.methods.adapter import adapter_count, adapter_sites, bottleneck_size
 from prefixtune.methods.finetune import top_layers

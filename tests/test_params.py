@@ -36,12 +36,13 @@ def test_default_preset_is_cpu_and_sized_for_a_cpu(doc):
                          for s in range(3)}
     for r in g.runs.values():
         assert "--model smollm2-135m" in r.train_cmd and "--batch-size 5 " in r.train_cmd
-        assert r.tests["test"]["input"] == "data/slices/e2e-test-first50.jsonl"
-        assert r.tests["test"]["refs"] == "data/slices/e2e-test-first50.refs.txt"
+        assert r.tests["test"]["input"] == "data/cpu/slices/e2e-test-first50.jsonl"
+        assert r.tests["test"]["refs"] == "data/cpu/slices/e2e-test-first50.refs.txt"
+        assert r.method_dir == f"runs/cpu/{r.id}/method"
     assert "--max-steps" not in g.runs["e2e/prefix/n50-s0-seed0-p10-random"].train_cmd
     assert "--max-steps 60 " in g.runs["e2e/prefix/n500-s0-seed0-p10-random"].train_cmd
     assert "--init-text table-to-text:" in g.runs["e2e/prefix/n100-s0-seed0-p6-table2text"].train_cmd
-    assert g.plots == ["results/plots/lowdata_e2e.png", "results/plots/init.png"]
+    assert g.plots == ["results/cpu/plots/lowdata_e2e.png", "results/cpu/plots/init.png"]
     assert "--sizes 50 100 200 500 --samples 3" in g.linearize["e2e"]
 
 
@@ -59,7 +60,7 @@ def test_paper_preset_grid(doc):
     assert "--init-text table-to-text:" in g.runs["e2e/prefix/n50-s0-seed0-p5-table2text"].train_cmd
     assert "--adapter-fraction 0.03" in g.runs["dart/adapter-3/full-seed0"].train_cmd
     assert P.resources(g.settings, "train")["gpus"] == 1
-    assert set(g.plots) == {f"results/plots/{n}.png" for n in ("lowdata_e2e", "lowdata_xsum", "prefix_length", "init")}
+    assert set(g.plots) == {f"results/paper/plots/{n}.png" for n in ("lowdata_e2e", "lowdata_xsum", "prefix_length", "init")}
 
 
 def test_run_ids_round_trip():
@@ -68,21 +69,40 @@ def test_run_ids_round_trip():
         assert P.run_id(f["dataset"], f["method"], f["size"], f["sample"], f["seed"], f["prefix_len"], f["init"]) == rid
 
 
+OVERRIDE = "the --config/--configfile override: "
+
+
 @pytest.mark.parametrize("overlay, message", [
     ({"preset": "papr"}, "params.yaml: unknown preset 'papr' (known: cpu, paper, tiny)"),
-    ({"presets": {"cpu": {"decode": {"beem": 4}}}}, "params.yaml: unknown key 'presets.cpu.decode.beem'"),
-    ({"defaults": {"trian": {}}}, "params.yaml: unknown key 'defaults.trian'"),
-    ({"presset": "cpu"}, "params.yaml: unknown key 'presset'"),
-    ({"presets": {"cpu": {"train": {"max_steps": "ten"}}}}, "'presets.cpu.train.max_steps' must be int or null"),
+    ({"presets": {"cpu": {"decode": {"beem": 4}}}}, OVERRIDE + "unknown key 'presets.cpu.decode.beem'"),
+    ({"defaults": {"trian": {}}}, OVERRIDE + "unknown key 'defaults.trian'"),
+    ({"presset": "cpu"}, OVERRIDE + "unknown key 'presset'"),
+    ({"presets": {"cpu": {"train": {"max_steps": "ten"}}}}, "'presets.cpu.train.max_steps': 'ten' is not of type"),
+    ({"presets": {"cpu": {"train": {"prefix_len": 0}}}}, "'presets.cpu.train.prefix_len': 0 is less than the minimum"),
+    ({"presets": {"cpu": {"train": {"lr": -1}}}}, "'presets.cpu.train.lr': -1 is less than or equal to the minimum"),
+    ({"presets": {"cpu": {"experiments": {"lowdata": {"sizes": [0]}}}}}, "'presets.cpu.experiments.lowdata.sizes.0'"),
     ({"presets": {"cpu": {"experiments": {"lowdata": {"methods": ["prefx"]}}}}}, "unknown method 'prefx'"),
     ({"presets": {"cpu": {"experiments": {"lowdata": {"table": "mian"}}}}}, "'mian' is not one of"),
     ({"presets": {"cpu": {"resources": {"train": {"gpu": 1}}}}}, "unknown key 'presets.cpu.resources.train.gpu'"),
-    ({"presets": {"cpu": {"train": {"loss": "mean"}}}}, "train.loss: 'mean' is not sequence or token"),
+    ({"presets": {"cpu": {"resources": {"trian": {"cpus": 1}}}}}, "'presets.cpu.resources': 'trian' is not one of"),
+    ({"presets": {"cpu": {"train": {"loss": "mean"}}}}, "'presets.cpu.train.loss': 'mean' is not one of"),
 ])
-def test_errors_name_params_yaml_and_the_key(doc, overlay, message):
-    with pytest.raises(InputError, match=None) as e:
+def test_errors_name_the_key_and_blame_the_override(doc, overlay, message):
+    with pytest.raises(InputError) as e:
         P.expand(P.resolve(doc, overlay))
     assert message in str(e.value)
+
+
+def test_errors_in_params_yaml_name_the_line(tmp_path):
+    text = (REPO / "params.yaml").read_text()
+    bad = tmp_path / "params.yaml"
+    bad.write_text(text.replace("    prefix_len: 10\n", "    prefix_len: 0\n", 1))
+    line = next(i for i, t in enumerate(bad.read_text().splitlines(), 1) if t == "    prefix_len: 0")
+    with pytest.raises(InputError, match=f"^{bad}:{line}: 'defaults.train.prefix_len': 0 is less than the minimum"):
+        P.load(bad)
+    bad.write_text(text.replace("preset: cpu", "preset: [cpu", 1))  # a YAML syntax error: its line too
+    with pytest.raises(InputError, match=f"^{bad}:\\d+: not valid YAML"):
+        P.load(bad)
 
 
 def test_a_misspelled_key_in_an_unused_preset_is_still_an_error(doc):
@@ -101,44 +121,58 @@ def test_changing_one_setting_changes_only_the_commands_it_reaches(doc):
     assert a.downloads == b.downloads and a.linearize == b.linearize
 
 
-def test_committed_dvc_yaml_is_up_to_date():
-    P.check(REPO / "params.yaml", REPO / "dvc.yaml")  # else: run `prefixtune params render`
+def test_committed_dvc_files_are_up_to_date():
+    P.check(REPO / "params.yaml")  # else: run `prefixtune params render`
 
 
 def test_preset_switch_for_dvc(tmp_path):
     shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
-    shutil.copy(REPO / "dvc.yaml", tmp_path / "dvc.yaml")
-    p, d = tmp_path / "params.yaml", tmp_path / "dvc.yaml"
+    p = tmp_path / "params.yaml"
+    P.render(p)
+    assert "smollm2-135m" in (tmp_path / "dvc.yaml").read_text()
+    assert not (tmp_path / "pipelines/tiny").exists()  # other presets: on request
+    P.render(p, ["tiny"])
+    assert "tiny-gpt2" in (tmp_path / "pipelines/tiny/dvc.yaml").read_text()
     # what `dvc exp run -S preset=paper` does to params.yaml: the grid stage then refuses to go on
     p.write_text(p.read_text().replace("\npreset: cpu", "\npreset: paper"))
-    with pytest.raises(InputError, match="out of date with .* \\(preset: paper\\): run `prefixtune params render`"):
-        P.check(p, d)
-    # `prefixtune params use tiny`: the line changes, comments stay, dvc.yaml follows
+    with pytest.raises(InputError, match="dvc.yaml: out of date with .* \\(preset: paper.*run `prefixtune params render`"):
+        P.check(p)
+    # `prefixtune params use tiny`: the line changes, comments stay, dvc.yaml becomes tiny's and its old folder goes
     P.set_preset("tiny", p)
-    assert "\npreset: tiny" in p.read_text() and "# The switch:" in p.read_text()
-    P.render(p, d)
-    P.check(p, d)
-    assert "tiny-gpt2" in d.read_text()
+    assert "\npreset: tiny" in p.read_text() and "# The default preset" in p.read_text()
+    P.render(p)
+    P.check(p)
+    assert "tiny-gpt2" in (tmp_path / "dvc.yaml").read_text() and "tiny-gpt2" in (tmp_path / "runs.yaml").read_text()
+    assert not (tmp_path / "pipelines/tiny").exists()
     with pytest.raises(InputError, match="unknown preset 'gpu'"):
         P.set_preset("gpu", p)
     assert "\npreset: tiny" in p.read_text()
 
 
-def test_rendered_dvc_yaml_is_valid_for_every_preset(tmp_path):
-    """dvc.yaml for each preset loads in DVC (stage names, outputs that do not overlap, a DAG)."""
+def test_rendered_pipelines_are_valid_dvc_for_every_preset(tmp_path):
+    """Every preset's dvc.yaml loads in DVC together with the others (stage names, outputs that never overlap
+    across presets, a DAG), and each train stage declares its run's params (lr, P, ...)."""
     subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
     subprocess.run([str(BIN / "dvc"), "init", "-q"], cwd=tmp_path, check=True, env=env)
     shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
-    for preset, n_train in (("tiny", 4), ("paper", 210)):
-        P.set_preset(preset, tmp_path / "params.yaml")
-        P.render(tmp_path / "params.yaml", tmp_path / "dvc.yaml")
-        stages = yaml.safe_load((tmp_path / "dvc.yaml").read_text())["stages"]
+    P.render(tmp_path / "params.yaml", ["tiny", "paper"])
+    out = subprocess.run([str(BIN / "dvc"), "stage", "list", "--all"], cwd=tmp_path, env=env, capture_output=True,
+                         text=True)
+    assert out.returncode == 0, out.stderr
+    listed = out.stdout.strip().splitlines()
+    for file, n_train in (("dvc.yaml", 48), ("pipelines/tiny/dvc.yaml", 4), ("pipelines/paper/dvc.yaml", 210)):
+        stages = yaml.safe_load((tmp_path / file).read_text())["stages"]
         assert sum(s.startswith("train_") for s in stages) == n_train
-        out = subprocess.run([str(BIN / "dvc"), "stage", "list"], cwd=tmp_path, env=env, capture_output=True,
-                             text=True)
-        assert out.returncode == 0, out.stderr
-        assert len(out.stdout.strip().splitlines()) == len(stages)
+        mine = [line for line in listed if line.startswith(f"{file}:") or (file == "dvc.yaml" and ":" not in
+                                                                           line.split()[0])]
+        assert len(mine) == len(stages)
+    runs = yaml.safe_load((tmp_path / "runs.yaml").read_text())["runs"]
+    train = yaml.safe_load((tmp_path / "dvc.yaml").read_text())["stages"]["train_e2e_prefix_n100-s0-seed0-p10-random"]
+    (key,) = train["params"][0]["runs.yaml"]
+    run = runs[key.removeprefix("runs.")]
+    assert (run["id"], run["lr"], run["prefix_len"], run["method"], run["size"]) == (
+        "e2e/prefix/n100-s0-seed0-p10-random", 5e-4, 10, "prefix", 100)
 
 
 def test_snakemake_dry_run_of_the_paper_preset():
@@ -151,6 +185,13 @@ def test_snakemake_dry_run_of_the_paper_preset():
     table = dict(line.split()[:2] for line in out.stdout.splitlines() if line.split()[:1] in (
         ["train"], ["decode"], ["score"], ["download"], ["linearize"]))
     assert table == {"download": "4", "linearize": "4", "train": "210", "decode": "210", "score": "210"}
+
+
+def test_snakemake_lint_is_clean():
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
+    out = subprocess.run([str(BIN / "snakemake"), "--lint"], cwd=REPO, env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0 and "Lints for" not in out.stdout + out.stderr, (out.stdout + out.stderr)[-3000:]
 
 
 def test_paper_xsum_articles_cut_to_512_tokens():
@@ -182,8 +223,10 @@ def test_code_deps_follow_the_imports():
     assert "src/prefixtune/metrics/mteval.py" in score and plot == {
         "src/prefixtune/plot.py", "src/prefixtune/files.py", "src/prefixtune/errors.py"}
     dvc = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
-    some_train = next(v for k, v in dvc.items() if k.startswith("train_"))
-    assert set(code_deps("train")) <= set(some_train["deps"])
+    assert set(code_deps("train")) == set(dvc["code_train"]["deps"])  # the digest stage hashes them all
+    out = dvc["code_train"]["outs"][0]
+    (out,) = out if isinstance(out, dict) else [out]
+    assert all(out in v["deps"] for k, v in dvc.items() if k.startswith("train_"))  # every train stage reads it
 
 
 def test_paper_low_data_protocol_in_params_show_json(capsys):
@@ -203,7 +246,7 @@ def test_paper_low_data_protocol_in_params_show_json(capsys):
         p, f = low["prefix", size], low["finetune", size]
         assert (p["lr"], p["batch_size"], p["prefix_len"], p["init_text"]) == (5e-5, 10, 6, "table-to-text:")
         assert (p["max_steps"], f["max_steps"], f["lr"], f["batch_size"]) == (prefix_steps, finetune_steps, 5e-5, 10)
-        assert p["dev"] == f"data/e2e/lowdata/dev-n{size}-s0.jsonl" and p["eval_every"] == prefix_steps // 10
+        assert p["dev"] == f"data/paper/e2e/lowdata/dev-n{size}-s0.jsonl" and p["eval_every"] == prefix_steps // 10
         assert f["prefix_len"] is None and p["test_limit"] is None
     assert sum(r["experiment"] == "lowdata" for r in rows.values()) == 2 * 4 * 5 * 2  # methods, sizes, samples, seeds
     xsum = {(r["method"], r["size"]): r for r in rows.values() if r["experiment"] == "lowdata_xsum"}

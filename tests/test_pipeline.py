@@ -4,6 +4,7 @@ beside the clone (../shared/data). A second run must do nothing; a changed decod
 decode, score, aggregate and plot but not train.
 """
 
+import json
 import os
 import shutil
 import subprocess
@@ -30,12 +31,21 @@ def copy_repo(dest: Path) -> Path:
                            capture_output=True).stdout.decode().split("\0")
     for f in filter(None, files):
         src = REPO / f
-        if src.is_file() and not f.startswith(("results/", "dvc.lock")):
+        if src.is_file():
             (dest / f).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest / f)
-    for d in ("results/tables", "results/plots"):
-        (dest / d).mkdir(parents=True, exist_ok=True)
     return dest
+
+
+def snapshot(repo: Path) -> dict:
+    """Every committed file of the copy (results/cpu, dvc.yaml, dvc.lock, ...) -> its bytes."""
+    files = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, check=True, capture_output=True).stdout.decode()
+    return {f: (repo / f).read_bytes() for f in filter(None, files.split("\0")) if (repo / f).is_file()}
+
+
+def assert_untouched(repo: Path, before: dict):
+    changed = [f for f, data in before.items() if not (repo / f).is_file() or (repo / f).read_bytes() != data]
+    assert not changed, f"running the tiny preset changed committed files: {changed[:10]}"
 
 
 def env():
@@ -61,25 +71,34 @@ def check_outputs(repo: Path):
     grid = params.build(repo / "params.yaml", {"preset": "tiny"})
     for scores in grid.scores():
         assert (repo / scores).is_file(), scores
-    low = pd.read_csv(repo / "results/tables/lowdata.csv")
+    low = pd.read_csv(repo / "results/tiny/tables/lowdata.csv")
     assert set(low.method) == {"prefix", "finetune"} and sorted(set(low["size"])) == [4, 8]
     assert len(grid.runs) == 4
     assert {"BLEU", "BLEU_std", "n", "trainable_fraction"} <= set(low.columns)
     for t in params.TABLES:
-        assert (repo / f"results/tables/{t}.csv").is_file()
+        assert (repo / f"results/tiny/tables/{t}.csv").is_file()
+        assert (repo / f"results/tiny/metrics/{t}.json").is_file()
     for png in grid.plots:
-        assert (repo / png).read_bytes()[:4] == b"\x89PNG"
-    for t in params.TABLES:
-        assert (repo / f"results/metrics/{t}.json").is_file()
+        assert png.startswith("results/tiny/") and (repo / png).read_bytes()[:4] == b"\x89PNG"
+    settings = pd.read_csv(repo / "results/tiny/tables/settings.csv")
+    assert len(settings) == 4 and {"lr", "prefix_len", "max_steps", "method"} <= set(settings.columns)
 
 
 def test_snakemake_end_to_end(tmp_path):
     repo = copy_repo(tmp_path / "repo")
+    before = snapshot(repo)
     sm = [str(BIN / "snakemake"), "--cores", "2", "--config", "preset=tiny"]
     sh(sm, repo)
     check_outputs(repo)
+    assert_untouched(repo, before)
+    assert (repo / "logs/tiny/train/e2e/prefix/n4-s0-seed0-p2-random.log").read_text()  # log: per job
+    t0 = time.perf_counter()
     again = sh(sm, repo)
-    assert "Nothing to be done" in again
+    noop = time.perf_counter() - t0
+    assert "Nothing to be done" in again and noop < 5, noop
+    sh(sm + ["--report", "report.html"], repo)
+    html = (repo / "report.html").read_text(errors="replace")
+    assert "lowdata_e2e" in html and "settings" in html
 
     # one decode setting changed: decode/score/aggregate/plot re-run, train does not
     (repo / "wider.yaml").write_text(yaml.safe_dump({"presets": {"tiny": {"decode": {"max_new_tokens": 5}}}}))
@@ -89,6 +108,9 @@ def test_snakemake_end_to_end(tmp_path):
 
     bad = sh([str(BIN / "snakemake"), "--cores", "1", "-n", "--config", "preset=papr"], repo, check=False)
     assert "unknown preset 'papr'" in bad
+    bad = sh([str(BIN / "snakemake"), "--cores", "1", "-n", "--config", "preset=tiny",
+              "presets={tiny: {train: {lr: -1}}}"], repo, check=False)
+    assert "-1 is less than or equal to the minimum" in bad
 
 
     # kill -9 while Snakemake holds its lock: the README's command is refused until `snakemake --unlock`,
@@ -108,34 +130,58 @@ def test_snakemake_end_to_end(tmp_path):
     sh(sm, repo)
     check_outputs(repo)
 
-    # code is a dependency: editing the scoring code re-runs score (and what follows), not train or decode
+    # code is a dependency: editing the scoring code re-runs score (and what follows), not train or decode;
+    # editing the training code re-runs train and everything after it, not download or linearize
     with open(repo / "src/prefixtune/score.py", "a") as f:  # a real edit: Snakemake compares checksums
         f.write("# changed\n")
     jobs = sh(sm + ["-n"], repo).split("Job stats:")[-1]
     assert "score" in jobs and "aggregate" in jobs and "train " not in jobs and "decode" not in jobs
+    with open(repo / "src/prefixtune/train.py", "a") as f:
+        f.write("# changed\n")
+    jobs = sh(sm + ["-n"], repo).split("Job stats:")[-1]
+    assert "train " in jobs and "decode" in jobs and "download" not in jobs and "linearize" not in jobs
+    assert_untouched(repo, {f: b for f, b in before.items() if not f.startswith("src/prefixtune/")})
+
+
+TINY = "pipelines/tiny/dvc.yaml"
 
 
 def test_dvc_end_to_end(tmp_path):
     repo = copy_repo(tmp_path / "repo")
+    before = snapshot(repo)
     sh(["git", "init", "-q"], repo)
-    sh([str(BIN / "prefixtune"), "params", "use", "tiny"], repo)
-    first = sh([str(BIN / "dvc"), "repro"], repo)
-    assert "Running stage 'train_" in first
+    dvc = str(BIN / "dvc")
+    sh([str(BIN / "prefixtune"), "params", "render", "tiny"], repo)
+    first = sh([dvc, "repro", TINY], repo)
+    assert "Running stage 'pipelines/tiny/dvc.yaml:train_" in first
     check_outputs(repo)
-    again = sh([str(BIN / "dvc"), "repro"], repo)
-    assert "Running stage" not in again and "didn't change" in again
+    assert_untouched(repo, before)
+    t0 = time.perf_counter()
+    again = sh([dvc, "repro", TINY], repo)
+    noop = time.perf_counter() - t0
+    assert "Running stage" not in again and "didn't change" in again and noop < 5, noop
 
-    shown = sh([str(BIN / "dvc"), "metrics", "show"], repo)
-    assert "BLEU" in shown and "results/metrics/lowdata.json" in shown
-    assert max(map(len, shown.splitlines())) < 400  # readable: one row per table, headline metrics only
-    sh([str(BIN / "dvc"), "plots", "show", "-o", str(tmp_path / "plots-html")], repo)
+    # deterministic outputs: forcing every stage again writes the same bytes, so dvc.lock does not change
+    lock = (repo / "pipelines/tiny/dvc.lock").read_bytes()
+    sh([dvc, "repro", "-f", TINY], repo)
+    assert (repo / "pipelines/tiny/dvc.lock").read_bytes() == lock
+    assert json.loads((repo / "runs/tiny/e2e/prefix/n4-s0-seed0-p2-random/method.run.json").read_text())["seconds"] > 0
+
+    shown = sh([dvc, "metrics", "show"], repo)
+    assert "BLEU" in shown and "results/tiny/metrics/lowdata.json" in shown
+    sh([dvc, "plots", "show", "-o", str(tmp_path / "plots-html")], repo)
     assert (tmp_path / "plots-html" / "index.html").is_file()
+    out = subprocess.run([dvc, "params", "diff", "--all", "--json"], cwd=repo, env=env(), capture_output=True,
+                         text=True)
+    ours = json.loads(out.stdout)["pipelines/tiny/runs.yaml"]  # each run's params, as `dvc exp show` lists them
+    assert ours["runs.run_e2e_prefix_n4-s0-seed0-p2-random.lr"]["new"] == 1e-3
+    assert ours["runs.run_e2e_prefix_n4-s0-seed0-p2-random.prefix_len"]["new"] == 2
 
     # code is a dependency: editing the training code makes every train stage stale, and nothing upstream
     code = repo / "src/prefixtune/train.py"
     original = code.read_text()
     code.write_text(original + "# changed\n")
-    status = sh([str(BIN / "dvc"), "status"], repo)
+    status = sh([dvc, "status", TINY], repo)
     assert "train_e2e_prefix_n4-s0-seed0-p2-random:" in status and "train_e2e_finetune_n8-s0-seed0:" in status
     assert "download_" not in status and "linearize_" not in status and "testset_" not in status
     code.write_text(original)
@@ -144,10 +190,10 @@ def test_dvc_end_to_end(tmp_path):
     text = (repo / "params.yaml").read_text()
     (repo / "params.yaml").write_text(text.replace("decode: {beam: 2, max_new_tokens: 4,",
                                                    "decode: {beam: 2, max_new_tokens: 5,"))
-    stale = sh([str(BIN / "dvc"), "repro"], repo, check=False)  # dvc.yaml not re-rendered: refused
-    assert "out of date" in stale and "Running stage 'decode" not in stale
+    stale = sh([dvc, "repro", TINY], repo, check=False)  # not re-rendered: refused
+    assert "out of date" in stale and "Running stage 'pipelines/tiny/dvc.yaml:decode" not in stale
     sh([str(BIN / "prefixtune"), "params", "render"], repo)
-    status = sh([str(BIN / "dvc"), "status"], repo)
+    status = sh([dvc, "status", TINY], repo)
     assert "decode_e2e_prefix_n4-s0-seed0-p2-random_test" in status and "train_" not in status
 
 
@@ -186,12 +232,12 @@ def toy_repo(dest: Path) -> Path:
 def check_toy(repo: Path):
     import pandas as pd
 
-    low = pd.read_csv(repo / "results/tables/lowdata.csv")
+    low = pd.read_csv(repo / "results/toy/tables/lowdata.csv")
     assert set(low.dataset) == {"toy"} and set(low.method) == {"prefix", "finetune"}
     assert sorted(set(low["size"])) == [4, 8] and {"BLEU", "NIST", "CIDEr"} <= set(low.columns)
-    assert (repo / "results/plots/lowdata_toy.png").read_bytes()[:4] == b"\x89PNG"
+    assert (repo / "results/toy/plots/lowdata_toy.png").read_bytes()[:4] == b"\x89PNG"
     assert not (repo / "data/raw").exists()  # nothing downloaded
-    assert len((repo / "runs/toy/prefix/n4-s0-seed0-p2-random/test.hyp.txt").read_text().splitlines()) == 4
+    assert len((repo / "runs/toy/toy/prefix/n4-s0-seed0-p2-random/test.hyp.txt").read_text().splitlines()) == 4
 
 
 def test_user_dataset_through_both_engines(tmp_path):
@@ -200,11 +246,12 @@ def test_user_dataset_through_both_engines(tmp_path):
     check_toy(repo)
     repo = toy_repo(tmp_path / "dvc")
     sh(["git", "init", "-q"], repo)
-    sh([str(BIN / "prefixtune"), "params", "use", "toy"], repo)
-    assert "linearize_toy" in (repo / "dvc.yaml").read_text() and "download_" not in (repo / "dvc.yaml").read_text()
-    sh([str(BIN / "dvc"), "repro"], repo)
+    sh([str(BIN / "prefixtune"), "params", "render", "toy"], repo)
+    toy = (repo / "pipelines/toy/dvc.yaml").read_text()
+    assert "linearize_toy" in toy and "download_" not in toy
+    sh([str(BIN / "dvc"), "repro", "pipelines/toy/dvc.yaml"], repo)
     check_toy(repo)
     # the user's file is a dependency: changing it re-runs linearize (and what follows)
     with open(repo / "mydata" / "train.jsonl", "a") as f:
         f.write('{"source": "name[Mo] color[red]", "target": "Mo likes red."}\n')
-    assert "linearize_toy" in sh([str(BIN / "dvc"), "status"], repo)
+    assert "linearize_toy" in sh([str(BIN / "dvc"), "status", "pipelines/toy/dvc.yaml"], repo)

@@ -1,19 +1,20 @@
 """`prefixtune aggregate`: every run's scores -> results tables (CSV) and DVC metrics files.
 
-    prefixtune aggregate --params params.yaml [--overlay JSON] --runs runs --tables results/tables
-                         --metrics results/metrics
+    prefixtune aggregate --params params.yaml [--overlay JSON] --preset cpu --runs runs/cpu
+                         --tables results/cpu/tables --metrics results/cpu/metrics
 
 It expands the same grid as the pipeline (prefixtune.params; --overlay is Snakemake's --config) and
-reads, for every run and test set, `runs/<id>/<test>.scores.json` (what `prefixtune score --out`
-writes) and `runs/<id>/method/method.json` (trainable_fraction, seconds). A missing or unreadable
+reads, for every run and test set, `runs/<preset>/<id>/<test>.scores.json` (what `prefixtune score --out`
+writes) and `runs/<preset>/<id>/method/method.json` (trainable_fraction). A missing or unreadable
 file is an InputError naming it.
 
 Each experiment's runs go to its table: results/tables/{main,lowdata,extrapolation,ablations}.csv
-(all four are always written; a table with no runs has only its header), and every scored run,
-unaveraged, to results/tables/runs.csv (paired comparisons need the runs, not only the means). One row per
+(all four are always written; a table with no runs has only its header), every run's resolved settings to
+settings.csv (as `prefixtune params show --json`), and every scored run, unaveraged, to runs.csv (paired comparisons need the runs, not only the means). One row per
 (experiment, dataset, method, size, prefix_len, init, test) with `n` (runs averaged: samples x
 seeds), then every metric the scorer printed as the mean over those runs and `<metric>_std` (sample
-standard deviation; empty when n = 1), then trainable_fraction and train_seconds (means).
+standard deviation; empty when n = 1), then trainable_fraction (mean). No wall-clock times: the same
+scores give byte-identical tables (times: scripts/run-times).
 results/metrics/<table>.json (one file per table, all four always written) holds the mean of each row's
 headline metric (BLEU; ROUGE-1/2/L for XSum), row label -> metric, so that `dvc metrics show` prints one
 readable row per table; the CSVs hold every metric.
@@ -31,15 +32,16 @@ from .files import atomic_open, write_json
 
 KEYS = ["experiment", "dataset", "method", "size", "prefix_len", "init", "test"]
 RUN_KEYS = ["sample", "seed", "run"]  # what tells the runs of one cell apart (runs.csv only)
-EXTRA = ["trainable_fraction", "train_seconds"]
+EXTRA = ["trainable_fraction"]  # wall-clock times are not results: they live in <output>.run.json (cli.py)
 
 
 def add_arguments(p):
     p.add_argument("--params", default="params.yaml", help="params file (default params.yaml)")
     p.add_argument("--overlay", default=None, help="JSON deep-merged over params.yaml (Snakemake --config)")
-    p.add_argument("--runs", default="runs", help="folder holding runs/<run id>/")
-    p.add_argument("--tables", default="results/tables", help="output folder for the CSV tables")
-    p.add_argument("--metrics", default="results/metrics", help="folder for the DVC metrics files (one per table)")
+    p.add_argument("--preset", default=None, help="the preset whose runs these are (default: params.yaml's)")
+    p.add_argument("--runs", default="runs", help="folder holding <run id>/ of this preset (runs/<preset>)")
+    p.add_argument("--tables", default="results/cpu/tables", help="output folder for the CSV tables")
+    p.add_argument("--metrics", default="results/cpu/metrics", help="folder for the DVC metrics files (one per table)")
 
 
 def _read_json(path):
@@ -85,7 +87,6 @@ def collect(grid, runs_dir="runs"):
                     "sample": run.sample, "seed": run.seed, "run": rid,
                     **scores,
                     "trainable_fraction": info.get("trainable_fraction", math.nan),
-                    "train_seconds": info.get("seconds", math.nan),
                 })
     return {t: (pd.DataFrame(r, columns=KEYS + RUN_KEYS + metric_order[t] + EXTRA), metric_order[t])
             for t, r in rows.items()}
@@ -141,6 +142,8 @@ def run(args):
             overlay = json.loads(args.overlay)
         except json.JSONDecodeError as e:
             raise InputError(f"--overlay: not valid JSON: {e}") from None
+    if args.preset:
+        overlay = P.merge(overlay or {}, {"preset": args.preset})
     grid = P.build(args.params, overlay)
     out_dir = Path(args.tables)
     summary, every_run = {}, []
@@ -155,5 +158,9 @@ def run(args):
     with atomic_open(out_dir / "runs.csv") as f:
         runs.to_csv(f, index=False, float_format="%.6g")
     print(f"{out_dir / 'runs.csv'}: {len(runs)} scored runs")
+    settings = pd.DataFrame([{k: json.dumps(v) if isinstance(v, list) else v for k, v in P.run_record(r).items()}
+                             for r in grid.runs.values()])
+    with atomic_open(out_dir / "settings.csv") as f:
+        settings.to_csv(f, index=False)
     for table, rows in summary.items():
         write_json(Path(args.metrics) / f"{table}.json", rows)

@@ -2,11 +2,20 @@
 
 Each stage lives in its own module, which exposes `add_arguments(parser)` and `run(args)`.
 An InputError becomes one line on stderr and exit status 2.
+
+Provenance: a stage with an `--out` writes `<out>.run.json` beside it when it succeeds: the command, its
+wall-clock seconds, the git commit of the code and the host. It is not one of the stage's outputs (no DVC
+or Snakemake output names it), so the outputs themselves stay byte-identical from one run to the next and
+re-running unchanged work leaves dvc.lock unchanged; scripts/run-times collects the times.
 """
 
 import argparse
 import importlib
+import platform
+import subprocess
 import sys
+import time
+from pathlib import Path
 
 from .errors import InputError
 
@@ -36,13 +45,39 @@ def main(argv=None):
             modules[name] = importlib.import_module(module_name)
             modules[name].add_arguments(p)
     args = parser.parse_args(argv)
+    t0 = time.perf_counter()
     try:
         modules[args.stage].run(args)
+        if getattr(args, "out", None) and args.stage != "params":
+            record_run(Path(args.out), args.stage, argv, time.perf_counter() - t0)
     except InputError as e:
         print(f"prefixtune: error: {e}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+def git_commit() -> str | None:
+    """The commit of this package's checkout (with "+dirty" when its files differ from it), or None."""
+    root = Path(__file__).resolve().parents[2]
+    try:
+        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "src"], cwd=root,
+                               capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if rev.returncode:
+        return None
+    return rev.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+
+
+def record_run(out: Path, stage: str, argv, seconds: float):
+    from .files import write_json
+
+    write_json(out.with_name(out.name + ".run.json"),
+               {"stage": stage, "argv": ["prefixtune", *(argv if argv is not None else sys.argv[1:])],
+                "seconds": round(seconds, 3), "git_commit": git_commit(), "host": platform.node(),
+                "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
 
 
 if __name__ == "__main__":

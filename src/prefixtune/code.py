@@ -16,7 +16,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent  # src/prefixtune
 STAGE_MODULES = {"download": "prefixtune.data.download", "linearize": "prefixtune.data.linearize",
                  "train": "prefixtune.train", "decode": "prefixtune.decode", "score": "prefixtune.score",
-                 "aggregate": "prefixtune.aggregate", "plot": "prefixtune.plot"}
+                 "aggregate": "prefixtune.aggregate", "plot": "prefixtune.plot", "params": "prefixtune.params"}
 REGISTRY = re.compile(r"prefixtune(\.\w+)+(:\w+)?")  # "prefixtune.methods.prefix:Prefix"
 SKIP = {"prefixtune.cli"}  # dispatches to every stage by name: not a dependency of any one
 
@@ -74,3 +74,15 @@ def code_deps(stage: str) -> list[str]:
     """Repository-relative paths of the files `prefixtune <stage>` runs."""
     root = PACKAGE.parent.parent
     return sorted(str(_file(m).relative_to(root)) for m in closure(STAGE_MODULES[stage]))
+
+
+def digest(stage: str) -> str:
+    """sha256 over the paths and bytes of the files `prefixtune <stage>` runs (DVC's code dependency)."""
+    import hashlib
+
+    root = PACKAGE.parent.parent
+    h = hashlib.sha256()
+    for rel in code_deps(stage):
+        data = (root / rel).read_bytes()
+        h.update(f"{rel}\0{len(data)}\0".encode() + data)
+    return h.hexdigest()

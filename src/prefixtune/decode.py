@@ -288,7 +288,7 @@ def read_inputs(path, names, route, limit=None):
 
 
 def run(args):
-    from .checkpoint import load_method, read_info
+    from .method_dir import load_method, read_info
     from .models import load_model, resolve_device
 
     for flag in ("beam", "max_new_tokens", "batch_size", "limit"):

@@ -49,7 +49,7 @@ def from_peft_rows(rows: torch.Tensor, layers: int, kv_heads: int, head_dim: int
 
 def to_peft(method_dir, out) -> Path:
     """Write the prefix of `method_dir` as a PEFT prefix-tuning checkpoint in `out`; return `out`."""
-    from .checkpoint import load_method, read_info
+    from .method_dir import load_method, read_info
 
     info = read_info(method_dir)
     method_name = info.get("method") or info["config"].get("method")

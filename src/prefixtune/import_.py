@@ -67,8 +67,8 @@ def merged_rows(config: dict, tensors: dict, where_: str) -> torch.Tensor:
 
 def from_peft(peft_dir, out, model_name=None) -> dict:
     """Write PEFT_DIR's prefix as a `prefix` method directory `out`; returns its method.json dict."""
-    from .checkpoint import save_method
     from .files import atomic_dir
+    from .method_dir import save_method
     from .methods import MethodConfig, build
     from .methods.infix import kv_shape
     from .models import load_model

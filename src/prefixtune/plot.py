@@ -1,6 +1,6 @@
 """`prefixtune plot`: the results figures (PNG) from the aggregated tables.
 
-    prefixtune plot --tables results/tables --out results/plots
+    prefixtune plot --tables results/cpu/tables --out results/cpu/plots
 
 Draws, when the tables hold the data (the same rule as prefixtune.params.expected_plots):
   lowdata_<dataset>.png  lowdata.csv: the headline metric(s) vs training size per method, log-x,
@@ -32,8 +32,8 @@ FIGURES = ("lowdata_*.png", "prefix_length.png", "init.png")
 
 
 def add_arguments(p):
-    p.add_argument("--tables", default="results/tables", help="folder with the aggregate CSV tables")
-    p.add_argument("--out", default="results/plots", help="folder for the PNG figures")
+    p.add_argument("--tables", default="results/cpu/tables", help="folder with the aggregate CSV tables")
+    p.add_argument("--out", default="results/cpu/plots", help="folder for the PNG figures")
 
 
 def read_table(path) -> pd.DataFrame:

@@ -1,20 +1,19 @@
-# decode: beam search on one test set -> runs/<run id>/<test>.hyp.txt
-def decode_inputs(wc):
-    t, r = TESTS[f"{wc.run}/{wc.test}"], RUNS[wc.run]
-    data = t["input"] if t["input"].startswith("data/slices/") else f"data/{r.source}"
-    return [r.method_dir, data]
-
-
+# decode: beam search on one test set -> runs/<preset>/<run id>/<test>.hyp.txt
 rule decode:
     input:
-        decode_inputs,
+        method=f"runs/{PRESET}/{{run}}/method",
+        data=lambda wc: test_data(wc, "input"),
         code=P.code_deps("decode"),  # the project files it runs: editing one re-runs it
     output:
-        "runs/{run}/{test}.hyp.txt",
+        f"runs/{PRESET}/{{run}}/{{test}}.hyp.txt",
+    log:
+        f"{LOGS}/decode/{{run}}/{{test}}.log",
     params:
         cmd=lambda wc: TESTS[f"{wc.run}/{wc.test}"]["decode_cmd"],
     threads: threads("decode")
     resources:
         **resources("decode"),
+    conda:
+        "../envs/prefixtune.yaml"
     shell:
-        "{params.cmd}"
+        "{params.cmd} 2>&1 | tee {log}"

@@ -1,14 +1,20 @@
-# plot: results/plots/*.png from the tables (low-data curves, prefix length, init), as params.expected_plots says.
+# plot: results/<preset>/plots/*.png from the tables (low-data curves, prefix length, init), as
+# prefixtune.params.expected_plots says.
 rule plot:
     input:
-        expand("results/tables/{table}.csv", table=P.TABLES),
+        expand(f"{RESULTS}/tables/{{table}}.csv", table=P.TABLES),
         code=P.code_deps("plot"),  # the project files it runs: editing one re-runs it
     output:
-        GRID.plots or ["results/plots/.none"],
+        [report(png, caption="../report/figure.rst", category="Figures", labels={"figure": Path(png).stem})
+         for png in GRID.plots] or [f"{RESULTS}/plots/.none"],
+    log:
+        f"{LOGS}/plot.log",
     params:
-        cmd="prefixtune plot --tables results/tables --out results/plots",
+        cmd=f"prefixtune plot --tables {RESULTS}/tables --out {RESULTS}/plots",
     threads: threads("plot")
     resources:
         **resources("plot"),
+    conda:
+        "../envs/prefixtune.yaml"
     shell:
-        "{params.cmd}"
+        "{params.cmd} 2>&1 | tee {log}"

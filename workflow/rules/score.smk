@@ -1,20 +1,19 @@
-# score: the task's official metrics -> runs/<run id>/<test>.scores.json
-def score_inputs(wc):
-    t, r = TESTS[f"{wc.run}/{wc.test}"], RUNS[wc.run]
-    refs = t["refs"] if t["refs"].startswith("data/slices/") else f"data/{r.source}"
-    return [t["hyp"], refs]
-
-
+# score: the task's official metrics -> runs/<preset>/<run id>/<test>.scores.json
 rule score:
     input:
-        score_inputs,
+        hyp=f"runs/{PRESET}/{{run}}/{{test}}.hyp.txt",
+        refs=lambda wc: test_data(wc, "refs"),
         code=P.code_deps("score"),  # the project files it runs: editing one re-runs it
     output:
-        "runs/{run}/{test}.scores.json",
+        f"runs/{PRESET}/{{run}}/{{test}}.scores.json",
+    log:
+        f"{LOGS}/score/{{run}}/{{test}}.log",
     params:
         cmd=lambda wc: TESTS[f"{wc.run}/{wc.test}"]["score_cmd"],
     threads: threads("score")
     resources:
         **resources("score"),
+    conda:
+        "../envs/prefixtune.yaml"
     shell:
-        "{params.cmd}"
+        "{params.cmd} 2>&1 | tee {log}"

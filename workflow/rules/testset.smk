@@ -2,14 +2,18 @@
 # so that decode and score see the same slice.
 rule testset:
     input:
-        lambda wc: f"data/{GRID.testsets[wc.slug]['source']}",
+        lambda wc: GRID.data(GRID.testsets[wc.slug]["source"]),
     output:
-        jsonl="data/slices/{slug}.jsonl",
-        refs="data/slices/{slug}.refs.txt",
+        jsonl=f"data/{PRESET}/slices/{{slug}}.jsonl",
+        refs=f"data/{PRESET}/slices/{{slug}}.refs.txt",
+    log:
+        f"{LOGS}/testset/{{slug}}.log",
     params:
         cmd=lambda wc: GRID.testsets[wc.slug]["cmd"],
     threads: threads("testset")
     resources:
         **resources("testset"),
+    conda:
+        "../envs/prefixtune.yaml"
     shell:
-        "{params.cmd}"
+        "({params.cmd}) 2>&1 | tee {log}"

@@ -1,14 +1,18 @@
-# train: one method on one training file -> runs/<run id>/method (method.json + weights.safetensors).
+# train: one method on one training file -> runs/<preset>/<run id>/method (method.json + weights.safetensors).
 rule train:
     input:
-        lambda wc: f"data/{RUNS[wc.run].source}",
+        lambda wc: GRID.data(RUNS[wc.run].source),  # holds the run's train (and dev) file
         code=P.code_deps("train"),  # the project files it runs: editing one re-runs it
     output:
-        directory("runs/{run}/method"),
+        directory(f"runs/{PRESET}/{{run}}/method"),
+    log:
+        f"{LOGS}/train/{{run}}.log",
     params:
         cmd=lambda wc: RUNS[wc.run].train_cmd,
     threads: threads("train")
     resources:
         **resources("train"),
+    conda:
+        "../envs/prefixtune.yaml"
     shell:
-        "{params.cmd}"
+        "{params.cmd} 2>&1 | tee {log}"

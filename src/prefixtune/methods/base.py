@@ -19,7 +19,6 @@ from transformers import LlamaForCausalLM
 from ..errors import InputError
 from ..examples import IGNORE, positions
 
-
 # transformers renamed the models' `past_key_values` argument and output field to `cache` (5.2x); the old name
 # warns on every call and goes in 5.40. 5.17, the oldest release we support (the GPU image), knows only the
 # old one. Every model call here passes its cache through `cache_arg` and reads it back with `model_cache`.

@@ -22,8 +22,7 @@ import torch
 
 from ..errors import InputError
 from ..examples import positions
-from .base import DecodeState, Method, cache_arg, model_cache
-from .base import init_text_ids, master_dtype
+from .base import DecodeState, Method, cache_arg, init_text_ids, master_dtype, model_cache
 from .prefix import PrefixGroup
 
 

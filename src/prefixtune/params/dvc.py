@@ -1,0 +1,189 @@
+"""The DVC pipelines, rendered from params.yaml (DVC cannot expand the grid itself).
+
+    dvc.yaml, runs.yaml           the default preset (params.yaml's `preset:`): `dvc repro`; runs.yaml holds
+                                  each run's resolved settings, the `params:` of its train stage (so
+                                  `dvc params diff` and `dvc exp show` list lr, P, steps, method, size per run)
+    pipelines/downloads/dvc.yaml  the raw releases, shared by every preset
+    pipelines/<preset>/           another preset's dvc.yaml and runs.yaml, written on request
+                                  (`prefixtune params render PRESET`; ignored by git), then kept up to date:
+                                  `dvc repro pipelines/<preset>/dvc.yaml`
+Only what is rendered is in DVC's view: DVC parses every dvc.yaml and dvc.lock of the repository on each
+command, and the paper preset's 630 stages alone took it about 5 s on a no-op `dvc repro`.
+Each preset writes under its own data/, runs/ and results/ folders (see grid.py), so the files never
+overlap and running one preset leaves the others' outputs and dvc.lock alone. The first stage of each
+preset, `grid`, fails when params.yaml changed and these files were not re-rendered.
+"""
+
+import re
+from pathlib import Path
+
+import yaml
+
+from ..code import code_deps
+from ..errors import InputError
+from .grid import TABLES, Grid, expand
+from .schema import PARAMS, SCHEMA, load_doc, preset_settings, resolve
+
+DOWNLOADS = "pipelines/downloads/dvc.yaml"
+HEAD = ("# GENERATED from params.yaml by `prefixtune params render`: do not edit.\n"
+        "# After an edit of params.yaml (or `dvc exp run -S ...`), run `prefixtune params render`: until then the\n"
+        "# first stage (grid) fails. Snakemake reads params.yaml directly (workflow/Snakefile).\n")
+
+
+def stage_name(kind, key):
+    return f"{kind}_" + re.sub(r"[^A-Za-z0-9_\-]", "_", key.replace("/", "_"))
+
+
+def pipeline_file(preset, default) -> str:
+    return "dvc.yaml" if preset == default else f"pipelines/{preset}/dvc.yaml"
+
+
+def runs_file(preset, default) -> str:
+    return "runs.yaml" if preset == default else f"pipelines/{preset}/runs.yaml"
+
+
+def _param_key(rid):
+    return stage_name("run", rid)
+
+
+def run_params(grid: Grid) -> dict:
+    """pipelines/<preset>/runs.yaml: run key -> the settings DVC tracks as that run's params."""
+    return {"runs": {_param_key(rid): {"id": rid, "dataset": r.dataset, "method": r.method, "size": r.size,
+                                       "sample": r.sample, "seed": r.seed, "prefix_len": r.prefix_len,
+                                       "init": r.init, **r.settings}
+                     for rid, r in grid.runs.items()}}
+
+
+def preset_stages(grid: Grid, default) -> dict:
+    p, res = grid.preset, grid.results
+    ok, params_file = f"runs/{p}/grid.ok", runs_file(p, default)
+    st = {"grid": {"cmd": f"prefixtune params check --out {ok}", "deps": [*code_deps("params"), SCHEMA],
+                   "params": [{"params.yaml": None}], "outs": [{ok: {"cache": False}}]}}
+    # Code is a dependency through one digest per stage kind: `code_train` hashes the files `prefixtune train`
+    # runs into runs/<preset>/code/train.sha256, which every train stage depends on. Listing the ~30 files in
+    # each of the paper preset's 630 stages instead made every dvc.yaml and dvc.lock so long that DVC took
+    # over 10 s to parse them on a no-op `dvc repro`.
+    code = {}
+    for kind in ("linearize", "train", "decode", "score", "aggregate", "plot"):
+        code[kind] = [f"runs/{p}/code/{kind}.sha256"]
+        st[f"code_{kind}"] = {"cmd": f"prefixtune params code {kind} --out {code[kind][0]}", "deps": code_deps(kind),
+                              "outs": [{code[kind][0]: {"cache": False}}]}
+    for source, cmd in grid.linearize.items():
+        st[stage_name("linearize", source)] = {"cmd": cmd, "deps": [ok, *grid.linearize_deps[source],
+                                                                    *code["linearize"]],
+                                               "outs": [grid.data(source)]}
+    for slug, t in grid.testsets.items():
+        # Single files inside data/<preset>/<source>: DVC hashes them one by one, so widening the grid (more
+        # subsamples written by linearize) re-runs only what reads a changed file.
+        st[stage_name("testset", slug)] = {"cmd": t["cmd"], "deps": [t["src_input"], t["src_refs"]],
+                                           "outs": [t["input"], t["refs"]]}
+    for rid, r in grid.runs.items():
+        own = [{params_file: [f"runs.{_param_key(rid)}"]}]
+        st[stage_name("train", rid)] = {"cmd": r.train_cmd, "params": own,
+                                        "deps": [r.train_file, *([r.dev_file] if r.dev_file else []), *code["train"]],
+                                        "outs": [r.method_dir]}
+        for test, t in r.tests.items():
+            key = f"{rid}/{test}"
+            st[stage_name("decode", key)] = {"cmd": t["decode_cmd"],
+                                             "deps": [r.method_dir, t["input"], *code["decode"]], "outs": [t["hyp"]]}
+            st[stage_name("score", key)] = {"cmd": t["score_cmd"], "deps": [t["hyp"], t["refs"], *code["score"]],
+                                            "metrics": [{t["scores"]: {"cache": False}}]}
+    st["aggregate"] = {"cmd": f"prefixtune aggregate --params params.yaml --preset {p} --runs runs/{p} "
+                              f"--tables {res}/tables --metrics {res}/metrics",
+                       "deps": [*code["aggregate"], *grid.scores(),
+                                *(f"{r.method_dir}/method.json" for r in grid.runs.values())],
+                       "params": [{"params.yaml": None}],
+                       "outs": [{f"{res}/tables": {"cache": False}}],
+                       "metrics": [{f"{res}/metrics/{t}.json": {"cache": False}} for t in TABLES]}
+    st["plot"] = {"cmd": f"prefixtune plot --tables {res}/tables --out {res}/plots",
+                  "deps": [*code["plot"], f"{res}/tables"], "outs": [{f"{res}/plots": {"cache": False}}]}
+    return st
+
+
+DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml: 10x faster on the paper preset's 14k lines
+
+
+def _yaml(obj) -> str:
+    return yaml.dump(obj, Dumper=DUMPER, sort_keys=False, width=10_000, default_flow_style=False)
+
+
+def _dump(stages, wdir=None, plots=None) -> str:
+    if wdir:
+        stages = {name: {"wdir": wdir, **s} for name, s in stages.items()}
+    doc = {"stages": stages, **({"plots": plots} if plots else {})}
+    body = _yaml(doc)
+    return HEAD + body.replace("- params.yaml: null\n", "- params.yaml:\n")
+
+
+def rendered(root: Path) -> list[str]:
+    """Presets whose pipeline was rendered before (pipelines/<preset>/dvc.yaml exists)."""
+    return sorted(p.parent.name for p in (root / "pipelines").glob("*/dvc.yaml") if p.parent.name != "downloads")
+
+
+def render_all(path=PARAMS, presets=()) -> dict:
+    """Every generated file: repository path -> its text (deterministic): the default preset's pipeline, the
+    shared downloads, and the pipelines of `presets` and of every preset rendered before."""
+    doc = load_doc(path)
+    resolve(doc, where=Path(path))  # checks every preset
+    root, default, names = Path(path).resolve().parent, doc.get("preset", "cpu"), list(doc.get("presets") or {})
+    for name in presets:
+        if name not in names:
+            raise InputError(f"{path}: unknown preset '{name}' (known: {', '.join(names)})")
+    wanted = {default, *presets, *(p for p in rendered(root) if p in names)}
+    files, downloads = {}, {}
+    for name in names:  # downloads of every preset: shared, so one file names them all
+        grid = expand(preset_settings(doc, name, Path(path)), where=Path(path))
+        for source, cmd in grid.downloads.items():
+            if downloads.setdefault(source, cmd) != cmd:
+                raise InputError(f"{path}: presets download '{source}' differently ({downloads[source]!r} vs "
+                                 f"{cmd!r}): data.mirror must be the same in every preset (downloads are shared)")
+        if name in wanted:
+            wdir = None if name == default else "../.."
+            files[pipeline_file(name, default)] = _dump(preset_stages(grid, default), wdir, list(grid.plots))
+            files[runs_file(name, default)] = ("# GENERATED by `prefixtune params render`: each run's resolved "
+                                               "settings (DVC params of its stages).\n" + _yaml(run_params(grid)))
+    code = code_deps("download")
+    files[DOWNLOADS] = _dump({stage_name("download", s): {"cmd": cmd, "deps": code, "outs": [f"data/raw/{s}"]}
+                              for s, cmd in sorted(downloads.items())}, "../..")
+    return files
+
+
+def stale_files(path=PARAMS) -> list[str]:
+    """Generated files that are missing or differ from what `render` would write (beside params.yaml)."""
+    root = Path(path).resolve().parent
+    return [f for f, text in render_all(path).items()
+            if not (root / f).is_file() or (root / f).read_text(encoding="utf-8") != text]
+
+
+def orphans(path=PARAMS) -> list[Path]:
+    """Rendered pipelines of presets that params.yaml no longer has, or of the default preset (dvc.yaml's)."""
+    root = Path(path).resolve().parent
+    doc = load_doc(path)
+    keep = set(doc.get("presets") or {}) - {doc.get("preset", "cpu")}
+    return [f for f in sorted((root / "pipelines").glob("*/*.yaml"))
+            if f.parent.name != "downloads" and f.parent.name not in keep]
+
+
+def render(path=PARAMS, presets=()) -> list[str]:
+    """Write the generated files (atomically), remove those of presets that are gone; the paths written."""
+    from ..files import atomic_open
+
+    root = Path(path).resolve().parent
+    files = render_all(path, presets)
+    for f in orphans(path):
+        f.unlink()
+        if not any(f.parent.iterdir()):
+            f.parent.rmdir()
+    for f, text in files.items():
+        with atomic_open(root / f) as out:
+            out.write(text)
+    return list(files)
+
+
+def check(path=PARAMS):
+    """InputError unless every generated file is what `render` would write from params.yaml."""
+    stale = stale_files(path) + [str(f) for f in orphans(path)]
+    if stale:
+        raise InputError(f"{stale[0]}: out of date with {path} (preset: {load_doc(path).get('preset')}"
+                         f"{f'; and {len(stale) - 1} more' if len(stale) > 1 else ''}): run `prefixtune params "
+                         f"render`, then `dvc repro` / `dvc exp run` again")
