@@ -34,7 +34,11 @@ def write_runs(grid, runs_dir, seed=0):
     for rid, run in grid.runs.items():
         d = runs_dir / rid
         (d / "method").mkdir(parents=True, exist_ok=True)
-        (d / "method" / "method.json").write_text(json.dumps({"trainable_fraction": 0.001}))
+        (d / "method" / "method.json").write_text(json.dumps({"trainable_fraction": 0.001, "best_step": 4}))
+        (d / "method" / "log.jsonl").write_text("".join(
+            json.dumps({"step": s, "epoch": 0, "loss": 3.0 / s, "lr": 1e-4, **({"dev_loss": 2.0 + (s - 4) ** 2 / 10}
+                                                                         if s % 2 == 0 else {})}) + "\n"
+            for s in range(1, 9)))
         for test in run.tests:
             (d / f"{test}.scores.json").write_text(json.dumps(fake_scores(run, test, rng)))
 

@@ -37,7 +37,7 @@ PAIRS = [("name[Aromi] food[Chinese] area[city centre]", "Aromi serves Chinese f
 def setup(name, method, **kw):
     torch.manual_seed(1)
     model, tok = load_model(name)
-    config = MethodConfig(method, prefix_len=P, mid_dim=MID, adapter_fraction=0.03, **kw)
+    config = MethodConfig(method, **{"prefix_len": P, "mid_dim": MID, "adapter_fraction": 0.03, **kw})
     return build(model, tok, config), tok
 
 
@@ -177,8 +177,7 @@ def test_adapter_starts_as_base_model(name):
 @pytest.mark.parametrize("reparam", [True, False])
 def test_embedding_init_text_is_prepended_words(name, reparam):
     words = "table-to-text:"
-    with pytest.warns(UserWarning, match="prefix_len"):  # the text defines P, as in prefix.py
-        m, tok = setup(name, "embedding", reparam=reparam, init_text=words)
+    m, tok = setup(name, "embedding", reparam=reparam, init_text=words, prefix_len=None)  # the text defines P
     train, _ = batches(tok, False)
     ids = tok(words, add_special_tokens=False)["input_ids"]
     n, b = len(ids), len(train["input_ids"])

@@ -42,7 +42,8 @@ def test_default_preset_is_cpu_and_sized_for_a_cpu(doc):
     assert "--max-steps" not in g.runs["e2e/prefix/n50-s0-seed0-p10-random"].train_cmd
     assert "--max-steps 60 " in g.runs["e2e/prefix/n500-s0-seed0-p10-random"].train_cmd
     assert "--init-text table-to-text:" in g.runs["e2e/prefix/n100-s0-seed0-p6-table2text"].train_cmd
-    assert g.plots == ["results/cpu/plots/lowdata_e2e.png", "results/cpu/plots/init.png"]
+    assert g.plots == ["results/cpu/plots/lowdata_e2e.png", "results/cpu/plots/training_e2e.png",
+                       "results/cpu/plots/init.png"]
     assert "--sizes 50 100 200 500 --samples 3" in g.linearize["e2e"]
 
 
@@ -57,14 +58,17 @@ def test_paper_preset_grid(doc):
     xsum = g.runs["xsum/prefix/full-seed0-p100-random"]
     assert "--model facebook/bart-large" in xsum.train_cmd and "--beam 6" in xsum.tests["test"]["decode_cmd"]
     assert "--categories" in g.runs["webnlg/prefix/full-seed0-p5-random"].tests["test"]["score_cmd"]
-    assert "--init-text table-to-text:" in g.runs["e2e/prefix/n50-s0-seed0-p5-table2text"].train_cmd
+    init = g.runs["e2e/prefix/n50-s0-seed0-ptext-table2text"].train_cmd  # the init experiment: P = its token count
+    assert "--init-text table-to-text:" in init and "--prefix-len" not in init
     assert "--adapter-fraction 0.03" in g.runs["dart/adapter-3/full-seed0"].train_cmd
     assert P.resources(g.settings, "train")["gpus"] == 1
-    assert set(g.plots) == {f"results/paper/plots/{n}.png" for n in ("lowdata_e2e", "lowdata_xsum", "prefix_length", "init")}
+    assert set(g.plots) == {f"results/paper/plots/{n}.png" for n in (
+        "lowdata_e2e", "lowdata_xsum", "training_e2e", "training_xsum", "prefix_length", "init")}
 
 
 def test_run_ids_round_trip():
-    for rid in ("e2e/prefix/n100-s0-seed0-p10-random", "dart/adapter-0.1/full-seed1", "e2e/prefix/full-seed0-p5-table2text"):
+    for rid in ("e2e/prefix/n100-s0-seed0-p10-random", "dart/adapter-0.1/full-seed1", "e2e/prefix/full-seed0-p5-table2text",
+                "e2e/prefix/n50-s0-seed0-ptext-elephant"):
         f = P.parse_run_id(rid)
         assert P.run_id(f["dataset"], f["method"], f["size"], f["sample"], f["seed"], f["prefix_len"], f["init"]) == rid
 
@@ -161,7 +165,7 @@ def test_rendered_pipelines_are_valid_dvc_for_every_preset(tmp_path):
                          text=True)
     assert out.returncode == 0, out.stderr
     listed = out.stdout.strip().splitlines()
-    for file, n_train in (("dvc.yaml", 48), ("pipelines/tiny/dvc.yaml", 4), ("pipelines/paper/dvc.yaml", 210)):
+    for file, n_train in (("dvc.yaml", 48), ("pipelines/tiny/dvc.yaml", 4), ("pipelines/paper/dvc.yaml", 209)):
         stages = yaml.safe_load((tmp_path / file).read_text())["stages"]
         assert sum(s.startswith("train_") for s in stages) == n_train
         mine = [line for line in listed if line.startswith(f"{file}:") or (file == "dvc.yaml" and ":" not in
@@ -184,7 +188,7 @@ def test_snakemake_dry_run_of_the_paper_preset():
     assert out.returncode == 0, out.stderr[-3000:]
     table = dict(line.split()[:2] for line in out.stdout.splitlines() if line.split()[:1] in (
         ["train"], ["decode"], ["score"], ["download"], ["linearize"]))
-    assert table == {"download": "4", "linearize": "4", "train": "210", "decode": "210", "score": "210"}
+    assert table == {"download": "4", "linearize": "4", "train": "209", "decode": "209", "score": "209"}
 
 
 def test_snakemake_lint_is_clean():
@@ -221,7 +225,7 @@ def test_code_deps_follow_the_imports():
     assert {"src/prefixtune/train.py", "src/prefixtune/methods/prefix.py", "src/prefixtune/models.py"} <= train
     assert not any("/metrics/" in f for f in train) and not any("/methods/" in f for f in score)
     assert "src/prefixtune/metrics/mteval.py" in score and plot == {
-        "src/prefixtune/plot.py", "src/prefixtune/files.py", "src/prefixtune/errors.py"}
+        "src/prefixtune/plot.py", "src/prefixtune/files.py", "src/prefixtune/errors.py", "src/prefixtune/registry.py"}
     dvc = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
     assert set(code_deps("train")) == set(dvc["code_train"]["deps"])  # the digest stage hashes them all
     out = dvc["code_train"]["outs"][0]

@@ -108,9 +108,10 @@ def test_snakemake_end_to_end(tmp_path):
 
     bad = sh([str(BIN / "snakemake"), "--cores", "1", "-n", "--config", "preset=papr"], repo, check=False)
     assert "unknown preset 'papr'" in bad
-    bad = sh([str(BIN / "snakemake"), "--cores", "1", "-n", "--config", "preset=tiny",
-              "presets={tiny: {train: {lr: -1}}}"], repo, check=False)
-    assert "-1 is less than or equal to the minimum" in bad
+    (repo / "bad.yaml").write_text("presets: {tiny: {train: {lr: -1}}}\n")  # Snakemake's validate() finds it
+    bad = sh([str(BIN / "snakemake"), "--cores", "1", "-n", "--config", "preset=tiny", "--configfile", "bad.yaml"],
+             repo, check=False)
+    assert "-1 is less than or equal to the minimum of 0" in bad
 
 
     # kill -9 while Snakemake holds its lock: the README's command is refused until `snakemake --unlock`,

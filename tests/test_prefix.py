@@ -10,12 +10,12 @@ What the equivalence tests check (all on tiny random models, float32):
   output and the real rows to all of it (decoder positions continue from P).
 """
 
-import warnings
 from unittest import mock
 
 import pytest
 import torch
 
+from prefixtune.errors import InputError
 from prefixtune.examples import collate, encode_pair, positions
 from prefixtune.methods import MethodConfig, build
 from prefixtune.models import load_model
@@ -28,9 +28,7 @@ TARGETS = ["Blue Spice serves Chinese food.", "It is in the centre."]
 def make(name, **kw):
     model, tok = load_model(name)
     kw.setdefault("mid_dim", 64)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return build(model, tok, MethodConfig("prefix", **kw))
+    return build(model, tok, MethodConfig("prefix", **kw))
 
 
 def word_ids(method):
@@ -53,7 +51,7 @@ def train_batch(method):
 @pytest.mark.parametrize("name", ["tiny-gpt2", "tiny-llama"])
 @pytest.mark.parametrize("reparam", [True, False])
 def test_real_words_equal_prepended_words_decoder_only(name, reparam):
-    method = make(name, init_text=WORDS, reparam=reparam)
+    method = make(name, prefix_len=None, init_text=WORDS, reparam=reparam)
     w = word_ids(method)
     assert method.config.prefix_len == len(w) == method.virtual_len
     pairs, batch = source_batch(method)  # rows of different length: left padding + explicit positions
@@ -86,7 +84,7 @@ def bart_reference(model, w, src, dec):
 
 @pytest.mark.parametrize("reparam", [True, False])
 def test_real_words_equal_prepended_words_bart(reparam):
-    method = make("tiny-bart", init_text=WORDS, reparam=reparam)
+    method = make("tiny-bart", prefix_len=None, init_text=WORDS, reparam=reparam)
     w = word_ids(method)
     pairs, batch = source_batch(method)  # right-padded sources of different length
     logits, state = method.prefill(batch)
@@ -105,7 +103,7 @@ def test_real_words_equal_prepended_words_bart(reparam):
 
 def test_bart_prefixes_matter_on_each_side():
     """Each of the three BART prefixes changes the output (none is silently ignored)."""
-    method = make("tiny-bart", init_text=WORDS, reparam=False)
+    method = make("tiny-bart", prefix_len=None, init_text=WORDS, reparam=False)
     _, batch = source_batch(method)
     def run():
         logits, state = method.prefill(batch)
@@ -175,12 +173,14 @@ def test_counts_follow_formulas(name):
     assert direct.num_trainable() == direct.num_exported() == sum(o * p for o in outs)
 
 
-def test_init_text_sets_prefix_len_with_warning():
+def test_init_text_sets_p_and_a_different_p_is_an_error():
     model, tok = load_model("tiny-gpt2")
-    config = MethodConfig("prefix", prefix_len=3, init_text=WORDS)
-    with pytest.warns(UserWarning, match="replaced"):
-        method = build(model, tok, config)
-    assert config.prefix_len == len(tok(WORDS, add_special_tokens=False)["input_ids"]) == method.virtual_len
+    n = len(tok(WORDS, add_special_tokens=False)["input_ids"])
+    config = MethodConfig("prefix", prefix_len=None, init_text=WORDS)
+    assert build(model, tok, config).virtual_len == config.prefix_len == n
+    assert build(model, tok, MethodConfig("prefix", prefix_len=n, init_text=WORDS)).virtual_len == n
+    with pytest.raises(InputError, match=f"is {n} tokens for this model's tokenizer, but --prefix-len is {n + 2}"):
+        build(model, tok, MethodConfig("prefix", prefix_len=n + 2, init_text=WORDS))
 
 
 # ----- 4. frozen base model -----
@@ -208,7 +208,7 @@ def test_training_changes_only_the_prefix(name):
 # ----- 5. export / load -----
 @pytest.mark.parametrize("name", ["tiny-gpt2", "tiny-llama", "tiny-bart"])
 def test_export_load_gives_identical_logits(name):
-    method = make(name, init_text=WORDS)
+    method = make(name, prefix_len=None, init_text=WORDS)
     opt = torch.optim.AdamW(method.trainable_parameters(), lr=1e-2)
     batch = train_batch(method)
     for _ in range(2):  # move away from the init so the check is not trivial

@@ -10,7 +10,9 @@ file is an InputError naming it.
 
 Each experiment's runs go to its table: results/tables/{main,lowdata,extrapolation,ablations}.csv
 (all four are always written; a table with no runs has only its header), every run's resolved settings to
-settings.csv (as `prefixtune params show --json`), and every scored run, unaveraged, to runs.csv (paired comparisons need the runs, not only the means). One row per
+settings.csv (as `prefixtune params show --json`), every low-data run's train and dev loss per step to
+curves.csv, and every scored run, unaveraged, to runs.csv (paired comparisons need the runs, not only the
+means). One row per
 (experiment, dataset, method, size, prefix_len, init, test) with `n` (runs averaged: samples x
 seeds), then every metric the scorer printed as the mean over those runs and `<metric>_std` (sample
 standard deviation; empty when n = 1), then trainable_fraction (mean). No wall-clock times: the same
@@ -92,6 +94,29 @@ def collect(grid, runs_dir="runs"):
             for t, r in rows.items()}
 
 
+CURVE_KEYS = ["run", "dataset", "method", "size", "sample", "seed", "step", "loss", "dev_loss", "best_step"]
+
+
+def training_curves(grid, runs_dir) -> pd.DataFrame:
+    """Every low-data run's training log (method/log.jsonl: train loss per optimizer step, dev loss where it
+    was evaluated) with its best step (method.json), one row per step: what `plot` draws per run."""
+    rows = []
+    for rid, run in grid.runs.items():
+        if "lowdata" not in run.tables:
+            continue
+        method = Path(runs_dir) / rid / "method"
+        best = _read_json(method / "method.json").get("best_step")
+        log = method / "log.jsonl"
+        if not log.is_file():
+            raise InputError(f"{log}: missing (has this run been trained?)")
+        for line in log.read_text(encoding="utf-8").splitlines():
+            step = json.loads(line)
+            rows.append({"run": rid, "dataset": run.dataset, "method": run.method, "size": run.size,
+                         "sample": run.sample, "seed": run.seed, "step": step["step"], "loss": step["loss"],
+                         "dev_loss": step.get("dev_loss"), "best_step": best})
+    return pd.DataFrame(rows, columns=CURVE_KEYS)
+
+
 def summarize(df: pd.DataFrame, metrics: list) -> pd.DataFrame:
     """Mean and std over the runs of each cell (samples x seeds)."""
     cols = KEYS + ["n"] + [c for m in metrics for c in (m, f"{m}_std")] + EXTRA
@@ -158,6 +183,9 @@ def run(args):
     with atomic_open(out_dir / "runs.csv") as f:
         runs.to_csv(f, index=False, float_format="%.6g")
     print(f"{out_dir / 'runs.csv'}: {len(runs)} scored runs")
+    curves = training_curves(grid, args.runs)
+    with atomic_open(out_dir / "curves.csv") as f:
+        curves.to_csv(f, index=False, float_format="%.6g")
     settings = pd.DataFrame([{k: json.dumps(v) if isinstance(v, list) else v for k, v in P.run_record(r).items()}
                              for r in grid.runs.values()])
     with atomic_open(out_dir / "settings.csv") as f:

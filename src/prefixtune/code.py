@@ -4,8 +4,10 @@ stages that import it (DVC `deps`, Snakemake `input`).
 `code_deps(stage)` is the transitive closure of `prefixtune` imports of the stage's module, read from the
 source (`ast`, imports inside functions included, since the stages import lazily), as paths relative to
 the repository root; each imported module's package `__init__.py` files count too, and so do modules named
-in string constants ("prefixtune.methods.prefix:Prefix": a registry that imports on demand). The CLI dispatcher
-(`cli.py`) is left out: it runs every stage.
+in string constants ("prefixtune.methods.prefix:Prefix": a registry that imports on demand). The strings of
+registry.py (every method's class) count for the module that imports them on demand (`prefixtune.methods`),
+not for registry.py itself, which the grid and the plots read for the methods' traits alone. The CLI
+dispatcher (`cli.py`) is left out: it runs every stage.
 """
 
 import ast
@@ -19,6 +21,7 @@ STAGE_MODULES = {"download": "prefixtune.data.download", "linearize": "prefixtun
                  "aggregate": "prefixtune.aggregate", "plot": "prefixtune.plot", "params": "prefixtune.params"}
 REGISTRY = re.compile(r"prefixtune(\.\w+)+(:\w+)?")  # "prefixtune.methods.prefix:Prefix"
 SKIP = {"prefixtune.cli"}  # dispatches to every stage by name: not a dependency of any one
+ON_DEMAND = {"prefixtune.methods": "prefixtune.registry"}  # module -> the registry whose entries it imports
 
 
 def _file(module: str) -> Path | None:
@@ -36,9 +39,13 @@ def _imports(module: str, path: Path) -> set[str]:
     """The prefixtune modules `path` (module `module`) imports, as dotted names."""
     package = module.split(".") if path.name == "__init__.py" else module.split(".")[:-1]
     out = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    nodes = list(ast.walk(ast.parse(path.read_text(encoding="utf-8"))))
+    if module in ON_DEMAND:  # the registry's entries are this module's imports
+        nodes += [n for n in ast.walk(ast.parse(_file(ON_DEMAND[module]).read_text(encoding="utf-8")))
+                  if isinstance(n, ast.Constant)]
+    for node in nodes:
         if (isinstance(node, ast.Constant) and isinstance(node.value, str) and REGISTRY.fullmatch(node.value)
-                and module != __name__):  # this module's own table names every stage
+                and module != __name__ and module not in ON_DEMAND.values()):  # see the module docstring
             out.add(node.value.split(":")[0])  # a registry entry imported on demand ("module:Class")
         elif isinstance(node, ast.Import):
             out |= {a.name for a in node.names if a.name.split(".")[0] == "prefixtune"}

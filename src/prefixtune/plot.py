@@ -5,6 +5,8 @@
 Draws, when the tables hold the data (the same rule as prefixtune.params.expected_plots):
   lowdata_<dataset>.png  lowdata.csv: the headline metric(s) vs training size per method, log-x,
                          error bars = std over samples x seeds (the paper's Figure 3)
+  training_<dataset>.png curves.csv: train loss (lines) and dev loss (dots) per step of every low-data run,
+                         one panel per method and size, a ring where the kept (best-dev) parameters are
   prefix_length.png      ablations.csv cells whose prefix length varies: metric vs prefix length
                          (Figure 4)
   init.png               ablations.csv cells whose init varies: metric per init word (Figure 5)
@@ -22,13 +24,12 @@ import pandas as pd  # noqa: E402
 
 from .errors import InputError  # noqa: E402
 from .files import atomic_path  # noqa: E402
+from .registry import METHODS, base_method  # noqa: E402
 
 # Headline metrics per figure, first found wins per panel: table-to-text BLEU and ROUGE-L, XSum ROUGE-1/2.
 PANELS = [("BLEU", "BLEU_A"), ("ROUGE_L", "METEOR", "TER"), ("rouge1",), ("rouge2",)]
-STYLE = {"prefix": ("tab:blue", "o"), "finetune": ("tab:red", "s"), "adapter-0.1": ("tab:green", "^"),
-         "adapter-3": ("tab:olive", "v"), "finetune-top2": ("tab:purple", "D"), "embedding": ("tab:cyan", "P"),
-         "infix": ("tab:brown", "X")}
-FIGURES = ("lowdata_*.png", "prefix_length.png", "init.png")
+VARIANT = {"adapter-3": ("tab:olive", "v")}  # a second label of one method (adapter-0.1 keeps adapter's style)
+FIGURES = ("lowdata_*.png", "training_*.png", "prefix_length.png", "init.png")
 
 
 def add_arguments(p):
@@ -87,8 +88,12 @@ def _save(fig, path):
     print(f"wrote {path}")
 
 
-def _style(method):
-    return STYLE.get(method, (None, "o"))
+def _style(label):
+    """(color, marker) of a method label: the registry's for its method (registry.py)."""
+    if label in VARIANT:
+        return VARIANT[label]
+    base = base_method(label)
+    return (METHODS[base].color, METHODS[base].marker) if base else (None, "o")
 
 
 def plot_lowdata(df, dataset, path):
@@ -111,6 +116,34 @@ def plot_lowdata(df, dataset, path):
         ax.legend(title="method")
     n = d["n"].max() if len(d) else 0
     fig.suptitle(f"{dataset}: low-data (mean ± std over {n} run{'s' if n != 1 else ''} per point)")
+    _save(fig, path)
+
+
+def plot_training(curves, dataset, path):
+    """Train and dev loss of every low-data run of `dataset`: a panel per (method, size), a line per run."""
+    d = curves[curves["dataset"] == dataset]
+    methods = list(dict.fromkeys(d["method"]))
+    sizes = sorted(d["size"].astype(int).unique())
+    fig, axes = plt.subplots(len(methods), len(sizes), figsize=(3.2 * len(sizes), 2.6 * len(methods)),
+                             squeeze=False, sharey="row")
+    for i, method in enumerate(methods):
+        color = _style(method)[0]
+        for j, size in enumerate(sizes):
+            ax = axes[i][j]
+            for _, g in d[(d["method"] == method) & (d["size"].astype(int) == size)].groupby("run", sort=False):
+                ax.plot(g["step"], g["loss"], color=color, alpha=0.35, linewidth=0.8)
+                dev = g.dropna(subset=["dev_loss"])
+                ax.plot(dev["step"], dev["dev_loss"], color=color, marker=".", linewidth=1.2)
+                best = dev[dev["step"] == g["best_step"].iloc[0]]
+                ax.plot(best["step"], best["dev_loss"], "o", markersize=9, markerfacecolor="none", color="black")
+            ax.set_title(f"{method}, n={size}", fontsize=9)
+            ax.grid(alpha=0.3)
+            if i == len(methods) - 1:
+                ax.set_xlabel("optimizer step")
+            if j == 0:
+                ax.set_ylabel("loss")
+    fig.suptitle(f"{dataset}: train loss (faint), dev loss (dots), kept step (ring), one line per run")
+    fig.tight_layout()
     _save(fig, path)
 
 
@@ -169,6 +202,10 @@ def run(args):
     low = read_table(tables / "lowdata.csv")
     for ds in dict.fromkeys(low.loc[low["size"] != "full", "dataset"]):
         plot_lowdata(low, ds, out / f"lowdata_{ds}.png")
+    if (tables / "curves.csv").is_file():
+        curves = pd.read_csv(tables / "curves.csv")
+        for ds in dict.fromkeys(curves.loc[curves["size"].astype(str) != "full", "dataset"]):
+            plot_training(curves[curves["size"].astype(str) != "full"], ds, out / f"training_{ds}.png")
     abl = read_table(tables / "ablations.csv")
     if varying(abl, "prefix_len"):
         plot_prefix_length(abl, out / "prefix_length.png")

@@ -44,6 +44,7 @@ from .errors import InputError, where
 from .examples import Limits, collate, encode_pair
 from .files import atomic_dir, atomic_path, read_jsonl
 from .methods.base import LOSSES
+from .registry import METHODS
 from .models import resolve_device
 from .resume import fingerprint, load_checkpoint, read_log, save_checkpoint
 from .schedule import Hparams, make_optimizer, plan, step_batches, to_device  # noqa: F401
@@ -198,10 +199,11 @@ def train(method, examples, hparams: Hparams, out_dir, info: dict | None = None,
 def add_arguments(p):
     d = Hparams()
     p.add_argument("--model", required=True, help="tiny-gpt2, tiny-llama, tiny-bart, smollm2-135m, hub id or dir")
-    p.add_argument("--method", required=True, help="prefix, embedding, infix, adapter, finetune, finetune-top2")
+    p.add_argument("--method", required=True, help=f"the method to train: {', '.join(METHODS)}")
     p.add_argument("--train", required=True, type=Path, help="JSONL with 'source' and 'target' per line")
     p.add_argument("--out", required=True, type=Path, help="method directory to write")
-    p.add_argument("--prefix-len", type=int, default=10, help="P, virtual tokens (prefix/embedding/infix)")
+    p.add_argument("--prefix-len", type=int, default=None,
+                   help="P, virtual tokens (prefix/embedding/infix; default 10, or --init-text's token count)")
     p.add_argument("--mid-dim", type=int, default=512, help="hidden size of the reparametrization MLP")
     p.add_argument("--no-reparam", action="store_true", help="optimize the prefix directly (no MLP)")
     p.add_argument("--init-text", default=None, help="initialize the prefix from these real words")
@@ -238,7 +240,9 @@ def run(args):
 
     # Cheap checks first: bad input fails before any model is loaded, and leaves no OUT.
     method_class(args.method)
-    if args.prefix_len <= 0:
+    if args.prefix_len is None and not args.init_text:
+        args.prefix_len = 10
+    if args.prefix_len is not None and args.prefix_len <= 0:
         raise InputError(f"--prefix-len must be positive (got {args.prefix_len})")
     if args.mid_dim <= 0:
         raise InputError(f"--mid-dim must be positive (got {args.mid_dim})")

@@ -6,29 +6,29 @@
 import importlib
 
 from ..errors import InputError
-from .base import DecodeState, Method, MethodConfig
-
-# name -> "module:Class"; imported on demand so one method's bug cannot break the others.
-METHODS = {
-    "prefix": "prefixtune.methods.prefix:Prefix",
-    "embedding": "prefixtune.methods.embedding:Embedding",
-    "infix": "prefixtune.methods.infix:Infix",
-    "adapter": "prefixtune.methods.adapter:Adapter",
-    "finetune": "prefixtune.methods.finetune:Finetune",
-    "finetune-top2": "prefixtune.methods.finetune:FinetuneTop2",
-}
+from ..registry import METHODS  # name -> Traits (class path, traits); imported on demand
 
 
 def method_class(name: str):
     if name not in METHODS:
         raise InputError(f"unknown method '{name}' (choose from {', '.join(METHODS)})")
-    module, cls = METHODS[name].split(":")
+    module, cls = METHODS[name].path.split(":")
     return getattr(importlib.import_module(module), cls)
 
 
-def build(model, tokenizer, config: MethodConfig) -> Method:
-    """Wrap `model` (frozen) with the method that `config.method` names."""
+def build(model, tokenizer, config):
+    """Wrap `model` (frozen) with the method that `config.method` names (a `base.Method`)."""
     return method_class(config.method)(model, tokenizer, config)
+
+
+def __getattr__(name):
+    """Method, MethodConfig and DecodeState load torch and transformers: only when asked for, so that the
+    registry (methods.registry, no torch) is cheap to read for the grid and the plots."""
+    if name in ("DecodeState", "Method", "MethodConfig"):
+        from . import base
+
+        return getattr(base, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = ["METHODS", "Method", "MethodConfig", "DecodeState", "build", "method_class"]

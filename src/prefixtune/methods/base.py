@@ -9,7 +9,6 @@ The base class is a complete implementation for methods that only change weights
 """
 
 import inspect
-import warnings
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -43,7 +42,7 @@ class MethodConfig:
     """Everything that defines a method's trainable part (saved next to its tensors)."""
 
     method: str
-    prefix_len: int = 10  # P: virtual tokens (prefix, embedding, infix)
+    prefix_len: int | None = 10  # P: virtual tokens (prefix, embedding, infix); None: init_text's token count
     mid_dim: int = 512  # hidden size of the reparametrization MLP (paper: 512 / 800)
     reparam: bool = True  # P = MLP(P') during training; False optimizes P directly
     init_text: str | None = None  # initialize P from the model's activations on real words
@@ -75,17 +74,22 @@ class DecodeState:
 
 
 def init_text_ids(tokenizer, config: MethodConfig) -> list[int] | None:
-    """Token ids of `config.init_text` (None without one). The text decides P: `config.prefix_len`
-    becomes its token count (with a warning when that changes it), so method.json records the P used."""
+    """Token ids of `config.init_text` (None without one). The text decides P, as in the authors' code
+    (train_control.py: preseqlen = len(init_shallow_word)): a `config.prefix_len` of None becomes its token
+    count; any other count is an InputError naming both numbers (a run named p10 must train P = 10)."""
     if not config.init_text:
+        if config.prefix_len is None:
+            raise InputError("no prefix length: give --prefix-len, or --init-text (P = its token count)")
         return None
     ids = tokenizer(config.init_text, add_special_tokens=False)["input_ids"]
     if not ids:
         raise InputError(f"init text {config.init_text!r} has no tokens")
-    if config.prefix_len != len(ids):
-        warnings.warn(f"prefix_len {config.prefix_len} replaced by {len(ids)}, "
-                      f"the token count of init_text {config.init_text!r}")
+    if config.prefix_len is None:
         config.prefix_len = len(ids)
+    elif config.prefix_len != len(ids):
+        raise InputError(f"--init-text {config.init_text!r} is {len(ids)} tokens for this model's tokenizer, but "
+                         f"--prefix-len is {config.prefix_len}: the text sets P, so give --prefix-len {len(ids)} "
+                         "(or leave it out)")
     return ids
 
 
@@ -100,6 +104,16 @@ class Method(nn.Module):
     name = "base"
     virtual_len = 0  # positions the method places before the source (P for prefix)
     base_forward = True  # decoder-only `forward` is this class's (False where a subclass changes it)
+    uses_prefix_len = False  # traits: set from registry.py for every registered subclass
+    changes_base_weights = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        from ..registry import METHODS
+
+        if cls.name in METHODS:
+            traits = METHODS[cls.name]
+            cls.uses_prefix_len, cls.changes_base_weights = traits.uses_prefix_len, traits.changes_base_weights
 
     def __init__(self, model, tokenizer, config: MethodConfig):
         super().__init__()

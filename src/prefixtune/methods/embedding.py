@@ -8,7 +8,7 @@ encoder input (learned positions 0..P-1, source from P). `forward` returns logit
 
 Training: P = MLP(P') (`reparam`; P' (P, hidden) -> Linear(hidden, mid_dim) -> tanh ->
 Linear(mid_dim, hidden)) or P directly. `init_text` (same rule as prefix.py): the text defines P
-(`config.prefix_len` := its token count, with a warning when they differ); P starts as those
+(`config.prefix_len` must be its token count, or None: see base.init_text_ids); P starts as those
 words' input embeddings, so at step 0 the method equals the frozen model with the words prepended.
 Random init: P' ~ N(0, 1) (reparam) or P ~ N(0, std of the embedding matrix) (direct).
 Trainable tensors are kept at least float32; they are cast to the model's dtype when used.

@@ -22,7 +22,7 @@ optimizer updates (MLP included) -- see `trainable_formula` / `exported_formula`
 
 Initialization (`config.init_text`, the paper's Section 7.2): P is set to the frozen model's own
 keys/values for the tokens of that text, so at step 0 the model behaves as if the words were
-prepended. RULE: the text defines P -- `config.prefix_len` is replaced by its token count (with a
+prepended. RULE: the text defines P -- `config.prefix_len` must be its token count or None (an error names both; the
 warning when they differ), so `method.json` records the P actually used. Without init_text,
 P' ~ N(0, 1) and default Linear init (reparam), or P ~ N(0, 1) (direct; PEFT's default).
 """

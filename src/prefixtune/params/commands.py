@@ -3,7 +3,7 @@
 import shlex
 from pathlib import Path
 
-PREFIX_METHODS = ("prefix", "embedding", "infix")  # methods whose runs have a prefix length and init
+from ..registry import PREFIX_METHODS  # methods whose runs have a prefix length and init
 
 
 def _num(v):
@@ -16,7 +16,7 @@ def train_cmd(model, base, mcfg, hp, train_file, out, seed, prefix_len, init_tex
         a += ["--dev", dev_file, "--eval-every", str(hp["eval_every"])]
         if hp.get("patience"):
             a += ["--patience", str(hp["patience"])]
-    if base in PREFIX_METHODS:
+    if base in PREFIX_METHODS and prefix_len is not None:  # None: the init text's token count
         a += ["--prefix-len", str(prefix_len)]
     if base == "prefix":
         a += ["--mid-dim", str(mcfg.get("mid_dim", hp["mid_dim"]))]

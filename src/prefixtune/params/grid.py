@@ -78,13 +78,14 @@ class Grid:
 
 
 def run_id(dataset, method, size, sample, seed, prefix_len=None, init=None):
+    """e.g. e2e/prefix/n100-s0-seed0-p10-random; `-ptext-<init>` when the init text sets P (prefix_len None)."""
     data = "full" if size == "full" else f"n{size}-s{sample}"
-    tail = f"-p{prefix_len}-{init}" if prefix_len is not None else ""
+    tail = f"-p{'text' if prefix_len is None else prefix_len}-{init}" if init is not None else ""
     return f"{dataset}/{method}/{data}-seed{seed}{tail}"
 
 
 ID_RE = re.compile(r"(?P<dataset>[^/]+)/(?P<method>[^/]+)/(?:full|n(?P<size>\d+)-s(?P<sample>\d+))"
-                   r"-seed(?P<seed>\d+)(?:-p(?P<prefix_len>\d+)-(?P<init>[A-Za-z0-9_]+))?")
+                   r"-seed(?P<seed>\d+)(?:-p(?P<prefix_len>\d+|text)-(?P<init>[A-Za-z0-9_]+))?")
 
 
 def parse_run_id(rid: str) -> dict:
@@ -95,7 +96,8 @@ def parse_run_id(rid: str) -> dict:
     d = m.groupdict()
     return {"dataset": d["dataset"], "method": d["method"],
             "size": int(d["size"]) if d["size"] else "full", "sample": int(d["sample"] or 0),
-            "seed": int(d["seed"]), "prefix_len": int(d["prefix_len"]) if d["prefix_len"] else None,
+            "seed": int(d["seed"]),
+            "prefix_len": int(d["prefix_len"]) if (d["prefix_len"] or "text") != "text" else None,
             "init": d["init"]}
 
 
@@ -151,9 +153,11 @@ def expand(s: dict, where=PARAMS) -> Grid:
                 dp.update(o.get("decode", {}))
         p = i = None
         if base in PREFIX_METHODS:
-            p = plen if plen is not None else mcfg.get("prefix_len", hp["prefix_len"])
             i = init or hp["init"]
             _known(where, "train.init", i, s["inits"])
+            # P: the experiment's prefix_lens; else, with a text init, the text's token count (the authors'
+            # code; `train` checks an explicit P against it); else the method's or train's prefix_len
+            p = plen if plen is not None else None if s["inits"][i] else mcfg.get("prefix_len", hp["prefix_len"])
         rid = run_id(ds, label, size, sample, seed, p, i)
         low = f"{root}/lowdata"
         train_file = f"{base_dir}/train.jsonl" if size == "full" else f"{low}/train-n{size}-s{sample}.jsonl"
@@ -206,8 +210,8 @@ def varying(runs, key):
 def expected_plots(runs, results="results") -> list:
     """The PNG files `prefixtune plot` draws from the tables of these runs (see plot.py)."""
     runs = list(runs)
-    out = [f"{results}/plots/lowdata_{d}.png" for d in sorted({r.dataset for r in runs if "lowdata" in r.tables
-                                                                and r.size != "full"})]
+    low = sorted({r.dataset for r in runs if "lowdata" in r.tables and r.size != "full"})
+    out = [f"{results}/plots/{kind}_{d}.png" for d in low for kind in ("lowdata", "training")]
     abl = [r for r in runs if "ablations" in r.tables]
     if varying(abl, "prefix_len"):
         out.append(f"{results}/plots/prefix_length.png")

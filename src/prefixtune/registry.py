@@ -1,0 +1,40 @@
+"""Every method's name, class and traits, in one table that needs no torch (the grid, the Snakefile and the
+plots read it; `Method` subclasses get their traits from it, so `Prefix.uses_prefix_len` is this table's).
+
+Adding a method: one entry here and its class; every list of methods (the `--method` choices, the grid's
+prefix-length methods, decode's one-model-per-run rule, the plot styles) is derived from this table.
+"""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Traits:
+    path: str  # "module:Class", imported on demand (one method's bug cannot break the others)
+    uses_prefix_len: bool  # trains P virtual positions (run ids and the grid carry P and the init)
+    changes_base_weights: bool  # writes base-model weights: a method directory holds a whole model
+    label: str  # how figures and tables name it
+    color: str
+    marker: str
+
+
+METHODS = {
+    "prefix": Traits("prefixtune.methods.prefix:Prefix", True, False, "prefix-tuning", "tab:blue", "o"),
+    "embedding": Traits("prefixtune.methods.embedding:Embedding", True, False, "embedding-only", "tab:cyan", "P"),
+    "infix": Traits("prefixtune.methods.infix:Infix", True, False, "infix-tuning", "tab:brown", "X"),
+    "adapter": Traits("prefixtune.methods.adapter:Adapter", False, True, "adapter", "tab:green", "^"),
+    "finetune": Traits("prefixtune.methods.finetune:Finetune", False, True, "fine-tuning", "tab:red", "s"),
+    "finetune-top2": Traits("prefixtune.methods.finetune:FinetuneTop2", False, True, "fine-tune top-2",
+                            "tab:purple", "D"),
+}
+PREFIX_METHODS = tuple(n for n, t in METHODS.items() if t.uses_prefix_len)
+WEIGHT_METHODS = tuple(n for n, t in METHODS.items() if t.changes_base_weights)
+
+
+def base_method(label: str) -> str | None:
+    """The registered method a run label names: itself, else the longest name it extends (adapter-3 ->
+    adapter), else None."""
+    if label in METHODS:
+        return label
+    hits = [n for n in METHODS if label.startswith(n + "-")]
+    return max(hits, key=len) if hits else None

@@ -1,0 +1,48 @@
+"""docs/protocol.md is what scripts/protocol-md writes, and the paper preset has not drifted from the paper's
+settings (docs/paper_settings.yaml) without a stated reason."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SCRIPT = REPO / "scripts" / "protocol-md"
+
+
+def check(root):
+    return subprocess.run([sys.executable, str(SCRIPT), "--check", "--root", str(root)], capture_output=True,
+                          text=True)
+
+
+def test_protocol_doc_is_current_and_nothing_drifted():
+    done = check(REPO)
+    assert done.returncode == 0, done.stderr
+
+
+def copy(tmp_path):
+    for name in ("params.yaml", "workflow"):
+        (tmp_path / name).symlink_to(REPO / name)
+    shutil.copytree(REPO / "docs", tmp_path / "docs")
+    return tmp_path
+
+
+def test_a_changed_paper_setting_is_a_drift(tmp_path):
+    root = copy(tmp_path)
+    (root / "params.yaml").unlink()
+    text = (REPO / "params.yaml").read_text()
+    # Table 6: within-news prefix-tuning trains 30 epochs; make the preset say 20
+    bad = text.replace("{when: {dataset: xsum-withinnews}, train: {lr: 5.0e-5, epochs: 30,",
+                       "{when: {dataset: xsum-withinnews}, train: {lr: 5.0e-5, epochs: 20,")
+    assert bad != text
+    (root / "params.yaml").write_text(bad)
+    done = check(root)
+    assert done.returncode == 1 and "drifted from docs/paper_settings.yaml in 1 setting" in done.stderr
+
+
+def test_a_stale_doc_fails(tmp_path):
+    root = copy(tmp_path)
+    doc = root / "docs" / "protocol.md"
+    doc.write_text(doc.read_text().replace("| same |", "| sane |", 1))
+    done = check(root)
+    assert done.returncode == 1 and "docs/protocol.md: not what scripts/protocol-md writes" in done.stderr
