@@ -36,7 +36,7 @@ def write_runs(grid, runs_dir, seed=0):
         (d / "method").mkdir(parents=True, exist_ok=True)
         (d / "method" / "method.json").write_text(json.dumps({"trainable_fraction": 0.001, "best_step": 4}))
         (d / "method" / "log.jsonl").write_text("".join(
-            json.dumps({"step": s, "epoch": 0, "loss": 3.0 / s, "lr": 1e-4, **({"dev_loss": 2.0 + (s - 4) ** 2 / 10}
+            json.dumps({"step": s, "epoch": 0, "loss": 30.0 / s, "token_loss": 3.0 / s, "lr": 1e-4, **({"dev_loss": 2.0 + (s - 4) ** 2 / 10}
                                                                          if s % 2 == 0 else {})}) + "\n"
             for s in range(1, 9)))
         for test in run.tests:

@@ -105,7 +105,7 @@ def test_cli_writes_method_dir_and_loss_goes_down(tmp_path, train_file, method, 
     assert info["trainable_params_training"] > 0 and "seconds" not in info  # times: OUT.run.json
     log = [json.loads(x) for x in (out / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log] == list(range(1, 41))
-    assert set(log[0]) == {"step", "epoch", "loss", "lr"}
+    assert set(log[0]) == {"step", "epoch", "loss", "token_loss", "lr"}
     assert log[0]["lr"] < log[2]["lr"] and log[-1]["lr"] < log[2]["lr"]  # warm-up, then decay
     assert log[-1]["epoch"] == 19  # 6 examples / batch 3 = 2 steps per epoch
     first, last = sum(r["loss"] for r in log[:5]) / 5, sum(r["loss"] for r in log[-5:]) / 5

@@ -94,12 +94,13 @@ def collect(grid, runs_dir="runs"):
             for t, r in rows.items()}
 
 
-CURVE_KEYS = ["run", "dataset", "method", "size", "sample", "seed", "step", "loss", "dev_loss", "best_step"]
+CURVE_KEYS = ["run", "dataset", "method", "size", "sample", "seed", "step", "loss", "token_loss", "dev_loss",
+              "best_step"]
 
 
 def training_curves(grid, runs_dir) -> pd.DataFrame:
-    """Every low-data run's training log (method/log.jsonl: train loss per optimizer step, dev loss where it
-    was evaluated) with its best step (method.json), one row per step: what `plot` draws per run."""
+    """Every low-data run's training log (method/log.jsonl: train loss per optimizer step, as the objective and
+    per target token, dev loss per target token where it was evaluated) with its best step (method.json), one row per step: what `plot` draws per run."""
     rows = []
     for rid, run in grid.runs.items():
         if "lowdata" not in run.tables:
@@ -113,7 +114,7 @@ def training_curves(grid, runs_dir) -> pd.DataFrame:
             step = json.loads(line)
             rows.append({"run": rid, "dataset": run.dataset, "method": run.method, "size": run.size,
                          "sample": run.sample, "seed": run.seed, "step": step["step"], "loss": step["loss"],
-                         "dev_loss": step.get("dev_loss"), "best_step": best})
+                         "token_loss": step.get("token_loss"), "dev_loss": step.get("dev_loss"), "best_step": best})
     return pd.DataFrame(rows, columns=CURVE_KEYS)
 
 

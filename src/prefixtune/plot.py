@@ -131,7 +131,8 @@ def plot_training(curves, dataset, path):
         for j, size in enumerate(sizes):
             ax = axes[i][j]
             for _, g in d[(d["method"] == method) & (d["size"].astype(int) == size)].groupby("run", sort=False):
-                ax.plot(g["step"], g["loss"], color=color, alpha=0.35, linewidth=0.8)
+                train = g["token_loss"] if g["token_loss"].notna().all() else g["loss"]  # per token, as dev
+                ax.plot(g["step"], train, color=color, alpha=0.35, linewidth=0.8)
                 dev = g.dropna(subset=["dev_loss"])
                 ax.plot(dev["step"], dev["dev_loss"], color=color, marker=".", linewidth=1.2)
                 best = dev[dev["step"] == g["best_step"].iloc[0]]
@@ -141,7 +142,7 @@ def plot_training(curves, dataset, path):
             if i == len(methods) - 1:
                 ax.set_xlabel("optimizer step")
             if j == 0:
-                ax.set_ylabel("loss")
+                ax.set_ylabel("loss per target token")
     fig.suptitle(f"{dataset}: train loss (faint), dev loss (dots), kept step (ring), one line per run")
     fig.tight_layout()
     _save(fig, path)

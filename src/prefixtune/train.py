@@ -7,7 +7,8 @@ loss on target tokens only (the `examples.collate` layout).
 Output (written by `train(method, examples, hparams, out_dir)`):
     OUT/                  appears only when training completes (`files.atomic_dir`):
         weights.safetensors, method.json   (see `prefixtune.method_dir`)
-        log.jsonl          one line per optimizer step: step, epoch, loss, lr (and dev_loss)
+        log.jsonl          one line per optimizer step: step, epoch, loss (the objective), token_loss (the
+                           same per target token: dev_loss's scale), lr (and dev_loss)
     No wall-clock time in OUT (the same run writes the same bytes); `prefixtune train` records it in
     OUT.run.json (cli.py).
     OUT.partial/          exists only while training runs or after it was interrupted:
@@ -41,7 +42,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .errors import InputError, where
-from .examples import Limits, collate, encode_pair
+from .examples import IGNORE, Limits, collate, encode_pair
 from .files import atomic_dir, atomic_path, read_jsonl
 from .methods.base import LOSSES
 from .registry import METHODS
@@ -141,20 +142,23 @@ def train(method, examples, hparams: Hparams, out_dir, info: dict | None = None,
                  disable=None) as bar:
         for step in range(start, total):
             epoch, groups = step_batches(step, len(encoded), hp, per_epoch, order_cache)
-            loss = 0.0
+            loss, nll, tokens = 0.0, 0.0, 0
             for idx in groups:
                 batch = to_device(collate([encoded[i] for i in idx], pad_id, method.encoder_decoder), device)
                 # Mean over micro-batches of each one's loss (per target or per token: --loss).
                 part = method.loss(batch, hp.loss) / len(groups)
                 part.backward()
                 loss += part.item()
+                n = int((batch["labels"] != IGNORE).sum())  # the same loss per target token, for the log:
+                nll += part.item() * len(groups) * (len(idx) if hp.loss == "sequence" else n)  # on dev's scale
+                tokens += n
             if hp.max_grad_norm:
                 torch.nn.utils.clip_grad_norm_(params, hp.max_grad_norm)
             lr = scheduler.get_last_lr()[0]
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
-            row = {"step": step + 1, "epoch": epoch, "loss": loss, "lr": lr}
+            row = {"step": step + 1, "epoch": epoch, "loss": loss, "token_loss": nll / tokens, "lr": lr}
             stop = False
             if selection is not None and ((step + 1) % hp.eval_every == 0 or step + 1 == total):
                 row["dev_loss"] = dev_loss(method, dev_batches)
