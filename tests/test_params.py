@@ -22,29 +22,27 @@ def doc():
     return P.load_doc(REPO / "params.yaml")
 
 
-def test_default_preset_is_cpu_and_sized_for_a_cpu(doc):
+def test_default_preset_is_cpu_on_the_papers_low_data_protocol(doc):
     assert doc["preset"] == "cpu"
     g = P.build(REPO / "params.yaml")
-    assert g.preset == "cpu" and len(g.runs) == 48
-    lowdata = {(r.method, r.size, r.sample) for r in g.runs.values() if "lowdata" in r.experiments}
-    assert lowdata == {(m, n, s) for m in ("prefix", "finetune", "adapter-0.1") for n in (50, 100, 200, 500)
-                       for s in range(3)}
-    ablations = {(r.method, r.size, r.sample, r.prefix_len, r.init)
-                 for r in g.runs.values() if "lowdata" not in r.experiments}
-    assert ablations == {(m, 100, s, p, i) for m, p, i in (("embedding", 10, "random"), ("infix", 10, "random"),
-                                                           ("prefix", 6, "random"), ("prefix", 6, "table2text"))
-                         for s in range(3)}
+    assert g.preset == "cpu" and len(g.runs) == 27
+    cells = {(r.method, r.size, r.sample) for r in g.runs.values()}
+    assert cells == {(m, n, s) for m in ("prefix", "finetune", "adapter-0.1") for n in (50, 100, 200) for s in range(3)}
+    budget = {("prefix", 50): 200, ("prefix", 100): 200, ("prefix", 200): 200, ("finetune", 50): 100,
+              ("finetune", 100): 100, ("finetune", 200): 200}
     for r in g.runs.values():
-        assert "--model smollm2-135m" in r.train_cmd and "--batch-size 5 " in r.train_cmd
-        assert r.tests["test"]["input"] == "data/cpu/slices/e2e-test-first50.jsonl"
-        assert r.tests["test"]["refs"] == "data/cpu/slices/e2e-test-first50.refs.txt"
+        st = r.settings
+        assert "--model smollm2-135m" in r.train_cmd and st["batch_size"] == 10 and st["test_limit"] == 200
+        assert st["dev"] == f"data/cpu/e2e/lowdata/dev-n{r.size}-s{r.sample}.jsonl"
+        assert st["eval_every"] == st["max_steps"] // 10 and st["ban_newlines"] and st["beam"] == 5
+        assert st["lr"] == (8e-5 if r.method == "adapter-0.1" else 5e-5)
+        assert st["max_steps"] == budget.get((r.method, r.size), 200)
+        assert r.tests["test"]["input"] == "data/cpu/slices/e2e-test-first200.jsonl"
         assert r.method_dir == f"runs/cpu/{r.id}/method"
-    assert "--max-steps" not in g.runs["e2e/prefix/n50-s0-seed0-p10-random"].train_cmd
-    assert "--max-steps 60 " in g.runs["e2e/prefix/n500-s0-seed0-p10-random"].train_cmd
-    assert "--init-text table-to-text:" in g.runs["e2e/prefix/n100-s0-seed0-p6-table2text"].train_cmd
-    assert g.plots == ["results/cpu/plots/lowdata_e2e.png", "results/cpu/plots/training_e2e.png",
-                       "results/cpu/plots/init.png"]
-    assert "--sizes 50 100 200 500 --samples 3" in g.linearize["e2e"]
+    prefix = g.runs["e2e/prefix/n100-s0-seed0-p6-table2text"]
+    assert "--prefix-len 6 " in prefix.train_cmd and "--init-text table-to-text:" in prefix.train_cmd
+    assert g.plots == ["results/cpu/plots/lowdata_e2e.png", "results/cpu/plots/training_e2e.png"]
+    assert "--sizes 50 100 200 --samples 3" in g.linearize["e2e"]
 
 
 def test_paper_preset_grid(doc):
@@ -165,18 +163,18 @@ def test_rendered_pipelines_are_valid_dvc_for_every_preset(tmp_path):
                          text=True)
     assert out.returncode == 0, out.stderr
     listed = out.stdout.strip().splitlines()
-    for file, n_train in (("dvc.yaml", 48), ("pipelines/tiny/dvc.yaml", 4), ("pipelines/paper/dvc.yaml", 209)):
+    for file, n_train in (("dvc.yaml", 27), ("pipelines/tiny/dvc.yaml", 4), ("pipelines/paper/dvc.yaml", 209)):
         stages = yaml.safe_load((tmp_path / file).read_text())["stages"]
         assert sum(s.startswith("train_") for s in stages) == n_train
         mine = [line for line in listed if line.startswith(f"{file}:") or (file == "dvc.yaml" and ":" not in
                                                                            line.split()[0])]
         assert len(mine) == len(stages)
     runs = yaml.safe_load((tmp_path / "runs.yaml").read_text())["runs"]
-    train = yaml.safe_load((tmp_path / "dvc.yaml").read_text())["stages"]["train_e2e_prefix_n100-s0-seed0-p10-random"]
+    train = yaml.safe_load((tmp_path / "dvc.yaml").read_text())["stages"]["train_e2e_prefix_n100-s0-seed0-p6-table2text"]
     (key,) = train["params"][0]["runs.yaml"]
     run = runs[key.removeprefix("runs.")]
     assert (run["id"], run["lr"], run["prefix_len"], run["method"], run["size"]) == (
-        "e2e/prefix/n100-s0-seed0-p10-random", 5e-4, 10, "prefix", 100)
+        "e2e/prefix/n100-s0-seed0-p6-table2text", 5e-5, 6, "prefix", 100)
 
 
 def test_snakemake_dry_run_of_the_paper_preset():

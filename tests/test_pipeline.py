@@ -199,6 +199,26 @@ def test_dvc_end_to_end(tmp_path):
 
 
 
+def test_run_grid_stops_and_continues_without_redoing_finished_runs(tmp_path):
+    """scripts/run-grid: two runs, then what a fresh clone has of them (scores, hypotheses, method.json, no
+    fine-tuned weights, no DVC cache, no data), then the rest: the finished runs are not run again."""
+    repo = copy_repo(tmp_path / "repo")
+    sh(["git", "init", "-q"], repo)
+    grid = [sys.executable, "scripts/run-grid", "--preset", "tiny"]
+    sh(grid + ["--max-runs", "2"], repo)
+    done = sorted(p.parent for p in (repo / "runs/tiny").glob("*/*/*/test.scores.json"))
+    assert len(done) == 2
+    kept = {d: (d / "test.hyp.txt").stat().st_mtime_ns for d in done}
+    for d in done:  # what a fresh clone may lack (fine-tuned weights are never committed): DVC would redo them
+        (d / "method" / "weights.safetensors").unlink()
+    for gone in ("data", ".dvc/cache", ".dvc/tmp"):
+        shutil.rmtree(repo / gone, ignore_errors=True)
+    out = sh(grid, repo)
+    assert "2 of 4 runs finished, 2 to run" in out and "all 4 runs finished" in out
+    assert all((d / "test.hyp.txt").stat().st_mtime_ns == t for d, t in kept.items())  # not redone
+    check_outputs(repo)
+
+
 NAMES = ["Ada", "Bo", "Cy", "Di", "Ed", "Fay", "Gus", "Hal", "Ivy", "Jo", "Kit", "Lu", "Mo", "Ned", "Oz", "Pia"]
 TOY = {"train": [(n, c) for n in NAMES[:12] for c in ("red", "blue")],  # 24 distinct inputs
        "dev": [(n, "green") for n in NAMES[12:14]], "test": [(n, "green") for n in NAMES[12:]]}

@@ -77,30 +77,19 @@ def snakemake(workdir, *args, env, gpus):
 
 
 def outputs(workdir):
+    """The jobs' outputs: not Snakemake's state, nor the provenance beside each output (`<out>.run.json`: the
+    host, the time it took), which differs between any two runs by design."""
     return sorted(p.relative_to(workdir) for p in Path(workdir).rglob("*")
-                  if p.is_file() and ".snakemake" not in p.parts)
-
-
-def without_seconds(obj):
-    if isinstance(obj, dict):
-        return {k: without_seconds(v) for k, v in obj.items() if k != "seconds"}
-    if isinstance(obj, list):
-        return [without_seconds(v) for v in obj]
-    return obj
+                  if p.is_file() and ".snakemake" not in p.parts and not p.name.endswith(".run.json"))
 
 
 def same_output(a: Path, b: Path) -> bool:
-    """Byte equality, except for what no two runs share: wall-clock `seconds` in method.json and
-    log.jsonl, and the order of the safetensors header's keys (the Rust writer keeps its metadata in
-    a randomly seeded hash map), which are compared as parsed JSON; tensor bytes must be identical."""
+    """Byte equality (method.json and log.jsonl hold no wall-clock time: it is in `<out>.run.json`), except
+    for the order of a safetensors header's keys (the Rust writer keeps metadata in a randomly seeded hash
+    map), compared as parsed JSON; tensor bytes must be identical."""
     x, y = a.read_bytes(), b.read_bytes()
     if x == y:
         return True
-    if a.suffix == ".json":
-        return without_seconds(json.loads(x)) == without_seconds(json.loads(y))
-    if a.suffix == ".jsonl":
-        rows = [[without_seconds(json.loads(line)) for line in data.splitlines()] for data in (x, y)]
-        return rows[0] == rows[1]
     if a.suffix == ".safetensors":
         (n,), (m,) = struct.unpack("<Q", x[:8]), struct.unpack("<Q", y[:8])
         return json.loads(x[8:8 + n]) == json.loads(y[8:8 + m]) and x[8 + n:] == y[8 + m:]

@@ -5,9 +5,12 @@
                                   `dvc params diff` and `dvc exp show` list lr, P, steps, method, size per run)
     pipelines/downloads/dvc.yaml  the raw releases, shared by every preset
     pipelines/<preset>/           another preset's dvc.yaml and runs.yaml, written on request
-                                  (`prefixtune params render PRESET`; ignored by git), then kept up to date:
+                                  (`prefixtune params render PRESET`; not committed, and not git-ignored
+                                  either: DVC refuses an ignored dvc.yaml), then kept up to date:
                                   `dvc repro pipelines/<preset>/dvc.yaml`
-Only what is rendered is in DVC's view: DVC parses every dvc.yaml and dvc.lock of the repository on each
+A run's outputs are not in DVC's cache (`cache: false`): git holds what a finished run needs (see .gitignore:
+the cpu preset's runs/, fine-tuned weights excepted), so a fresh clone's `dvc repro --allow-missing` skips the
+committed runs and runs only the missing ones. Only what is rendered is in DVC's view: DVC parses every dvc.yaml and dvc.lock of the repository on each
 command, and the paper preset's 630 stages alone took it about 5 s on a no-op `dvc repro`.
 Each preset writes under its own data/, runs/ and results/ folders (see grid.py), so the files never
 overlap and running one preset leaves the others' outputs and dvc.lock alone. The first stage of each
@@ -81,11 +84,12 @@ def preset_stages(grid: Grid, default) -> dict:
         own = [{params_file: [f"runs.{_param_key(rid)}"]}]
         st[stage_name("train", rid)] = {"cmd": r.train_cmd, "params": own,
                                         "deps": [r.train_file, *([r.dev_file] if r.dev_file else []), *code["train"]],
-                                        "outs": [r.method_dir]}
+                                        "outs": [{r.method_dir: {"cache": False}}]}
         for test, t in r.tests.items():
             key = f"{rid}/{test}"
             st[stage_name("decode", key)] = {"cmd": t["decode_cmd"],
-                                             "deps": [r.method_dir, t["input"], *code["decode"]], "outs": [t["hyp"]]}
+                                             "deps": [r.method_dir, t["input"], *code["decode"]],
+                                             "outs": [{t["hyp"]: {"cache": False}}]}
             st[stage_name("score", key)] = {"cmd": t["score_cmd"], "deps": [t["hyp"], t["refs"], *code["score"]],
                                             "metrics": [{t["scores"]: {"cache": False}}]}
     st["aggregate"] = {"cmd": f"prefixtune aggregate --params params.yaml --preset {p} --runs runs/{p} "
