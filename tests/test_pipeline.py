@@ -172,6 +172,8 @@ def test_dvc_end_to_end(tmp_path):
     assert "BLEU" in shown and "results/tiny/metrics/lowdata.json" in shown
     sh([dvc, "plots", "show", "-o", str(tmp_path / "plots-html")], repo)
     assert (tmp_path / "plots-html" / "index.html").is_file()
+    sh(["git", "add", "-A"], repo)  # a commit to compare with (a clone has one)
+    sh(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "tiny"], repo)
     out = subprocess.run([dvc, "params", "diff", "--all", "--json"], cwd=repo, env=env(), capture_output=True,
                          text=True)
     ours = json.loads(out.stdout)["pipelines/tiny/runs.yaml"]  # each run's params, as `dvc exp show` lists them

@@ -45,11 +45,11 @@ def main(argv=None):
             modules[name] = importlib.import_module(module_name)
             modules[name].add_arguments(p)
     args = parser.parse_args(argv)
-    t0 = time.perf_counter()
+    t0, commit = time.perf_counter(), git_commit()  # the code as it was when the stage started
     try:
         modules[args.stage].run(args)
         if getattr(args, "out", None) and args.stage != "params":
-            record_run(Path(args.out), args.stage, argv, time.perf_counter() - t0)
+            record_run(Path(args.out), args.stage, argv, time.perf_counter() - t0, commit)
     except InputError as e:
         print(f"prefixtune: error: {e}", file=sys.stderr)
         sys.exit(2)
@@ -71,12 +71,12 @@ def git_commit() -> str | None:
     return rev.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
 
 
-def record_run(out: Path, stage: str, argv, seconds: float):
+def record_run(out: Path, stage: str, argv, seconds: float, commit: str | None):
     from .files import write_json
 
     write_json(out.with_name(out.name + ".run.json"),
                {"stage": stage, "argv": ["prefixtune", *(argv if argv is not None else sys.argv[1:])],
-                "seconds": round(seconds, 3), "git_commit": git_commit(), "host": platform.node(),
+                "seconds": round(seconds, 3), "git_commit": commit, "host": platform.node(),
                 "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
 
 

@@ -82,14 +82,3 @@ def code_deps(stage: str) -> list[str]:
     root = PACKAGE.parent.parent
     return sorted(str(_file(m).relative_to(root)) for m in closure(STAGE_MODULES[stage]))
 
-
-def digest(stage: str) -> str:
-    """sha256 over the paths and bytes of the files `prefixtune <stage>` runs (DVC's code dependency)."""
-    import hashlib
-
-    root = PACKAGE.parent.parent
-    h = hashlib.sha256()
-    for rel in code_deps(stage):
-        data = (root / rel).read_bytes()
-        h.update(f"{rel}\0{len(data)}\0".encode() + data)
-    return h.hexdigest()

@@ -15,7 +15,6 @@ Commands (`prefixtune params ...`):
                               and pipelines/PRESET/{dvc,runs}.yaml (named now or rendered before)
   use PRESET                  set `preset:` in params.yaml (keeping its comments), then render
   check [--out FILE]          fail unless the rendered files are up to date; write FILE if given
-  code STAGE --out FILE       write the sha256 of the code `prefixtune STAGE` runs (DVC's code dependency)
 """
 
 import json
@@ -24,7 +23,7 @@ from pathlib import Path
 
 import yaml
 
-from ..code import STAGE_MODULES, code_deps, digest  # noqa: F401 (the Snakefile's rules read P.code_deps)
+from ..code import code_deps  # noqa: F401 (the Snakefile's rules read it as P.code_deps)
 from ..errors import InputError
 from .dvc import check, render, stage_name  # noqa: F401
 from .grid import PREFIX_METHODS, TABLES, Grid, Run, expand, expected_plots, parse_run_id, run_id, run_record, varying  # noqa: F401
@@ -63,9 +62,6 @@ def add_arguments(p):
     u.add_argument("preset")
     c = sub.add_parser("check", help="fail unless the DVC pipeline files are up to date with params.yaml")
     c.add_argument("--out", default=None, help="file to write when the check passes")
-    d = sub.add_parser("code", help="write the digest of the code one stage runs")
-    d.add_argument("code_stage", metavar="STAGE", choices=sorted(STAGE_MODULES))
-    d.add_argument("--out", required=True)
 
 
 def run(args):
@@ -83,11 +79,6 @@ def run(args):
             set_preset(args.preset, args.params)
         written = render(args.params, getattr(args, "presets", ()))
         print(f"preset: {load_doc(args.params).get('preset')}; wrote {', '.join(written)}")
-    elif args.action == "code":
-        from ..files import atomic_open
-
-        with atomic_open(args.out) as f:
-            f.write(f"{digest(args.code_stage)}  {args.code_stage}\n")
     elif args.action == "check":
         check(args.params)
         if args.out:

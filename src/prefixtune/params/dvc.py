@@ -9,9 +9,9 @@
                                   either: DVC refuses an ignored dvc.yaml), then kept up to date:
                                   `dvc repro pipelines/<preset>/dvc.yaml`
 A run's outputs are not in DVC's cache (`cache: false`): git holds what a finished run needs (see .gitignore:
-the cpu preset's runs/, fine-tuned weights excepted), so a fresh clone's `dvc repro --allow-missing` skips the
-committed runs and runs only the missing ones. Only what is rendered is in DVC's view: DVC parses every dvc.yaml and dvc.lock of the repository on each
-command, and the paper preset's 630 stages alone took it about 5 s on a no-op `dvc repro`.
+the cpu preset's runs/, fine-tuned weights excepted), and scripts/run-grid continues a grid on a fresh clone
+without redoing them. Only what is rendered is in DVC's view: DVC parses every dvc.yaml and dvc.lock of the
+repository on each command, and the paper preset's 630 stages alone took it about 5 s on a no-op `dvc repro`.
 Each preset writes under its own data/, runs/ and results/ folders (see grid.py), so the files never
 overlap and running one preset leaves the others' outputs and dvc.lock alone. The first stage of each
 preset, `grid`, fails when params.yaml changed and these files were not re-rendered.
@@ -62,15 +62,10 @@ def preset_stages(grid: Grid, default) -> dict:
     ok, params_file = f"runs/{p}/grid.ok", runs_file(p, default)
     st = {"grid": {"cmd": f"prefixtune params check --out {ok}", "deps": [*code_deps("params"), SCHEMA],
                    "params": [{"params.yaml": None}], "outs": [{ok: {"cache": False}}]}}
-    # Code is a dependency through one digest per stage kind: `code_train` hashes the files `prefixtune train`
-    # runs into runs/<preset>/code/train.sha256, which every train stage depends on. Listing the ~30 files in
-    # each of the paper preset's 630 stages instead made every dvc.yaml and dvc.lock so long that DVC took
-    # over 10 s to parse them on a no-op `dvc repro`.
-    code = {}
-    for kind in ("linearize", "train", "decode", "score", "aggregate", "plot"):
-        code[kind] = [f"runs/{p}/code/{kind}.sha256"]
-        st[f"code_{kind}"] = {"cmd": f"prefixtune params code {kind} --out {code[kind][0]}", "deps": code_deps(kind),
-                              "outs": [{code[kind][0]: {"cache": False}}]}
+    # Code is a dependency: each stage lists the files it runs (code.code_deps), so that `dvc status` names
+    # exactly the stages an edit reaches. (A digest stage per kind would shorten the files, but DVC reports
+    # only the digest stage as changed until it re-runs: the stages behind it look up to date.)
+    code = {kind: code_deps(kind) for kind in ("linearize", "train", "decode", "score", "aggregate", "plot")}
     for source, cmd in grid.linearize.items():
         st[stage_name("linearize", source)] = {"cmd": cmd, "deps": [ok, *grid.linearize_deps[source],
                                                                     *code["linearize"]],
