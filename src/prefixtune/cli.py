@@ -4,7 +4,8 @@ Each stage lives in its own module, which exposes `add_arguments(parser)` and `r
 An InputError becomes one line on stderr and exit status 2.
 
 Provenance: a stage with an `--out` writes `<out>.run.json` beside it when it succeeds: the command, its
-wall-clock seconds, the git commit of the code and the host. It is not one of the stage's outputs (no DVC
+wall-clock seconds and the CPU seconds it used (their ratio shows whether other work shared the cores), the
+git commit of the code and the host. It is not one of the stage's outputs (no DVC
 or Snakemake output names it), so the outputs themselves stay byte-identical from one run to the next and
 re-running unchanged work leaves dvc.lock unchanged; scripts/run-times collects the times.
 """
@@ -12,6 +13,7 @@ re-running unchanged work leaves dvc.lock unchanged; scripts/run-times collects 
 import argparse
 import importlib
 import platform
+import resource
 import subprocess
 import sys
 import time
@@ -74,9 +76,11 @@ def git_commit() -> str | None:
 def record_run(out: Path, stage: str, argv, seconds: float, commit: str | None):
     from .files import write_json
 
+    usage = resource.getrusage(resource.RUSAGE_SELF)  # CPU time: below seconds x threads when others shared it
     write_json(out.with_name(out.name + ".run.json"),
                {"stage": stage, "argv": ["prefixtune", *(argv if argv is not None else sys.argv[1:])],
-                "seconds": round(seconds, 3), "git_commit": commit, "host": platform.node(),
+                "seconds": round(seconds, 3), "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 3),
+                "git_commit": commit, "host": platform.node(),
                 "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
 
 
