@@ -172,7 +172,8 @@ def test_rendered_pipelines_are_valid_dvc_for_every_preset(tmp_path):
     runs = yaml.safe_load((tmp_path / "runs.yaml").read_text())["runs"]
     train = yaml.safe_load((tmp_path / "dvc.yaml").read_text())["stages"]["train_e2e_prefix_n100-s0-seed0-p6-table2text"]
     (key,) = train["params"][0]["runs.yaml"]
-    run = runs[key.removeprefix("runs.")]
+    assert key.endswith(".train")  # decoding settings are the decode stages' params, not train's
+    run = runs[key.removeprefix("runs.").removesuffix(".train")]["train"]
     assert (run["id"], run["lr"], run["prefix_len"], run["method"], run["size"]) == (
         "e2e/prefix/n100-s0-seed0-p6-table2text", 5e-5, 6, "prefix", 100)
 

@@ -185,8 +185,9 @@ def test_dvc_end_to_end(tmp_path):
     out = subprocess.run([dvc, "params", "diff", "--all", "--json"], cwd=repo, env=env(), capture_output=True,
                          text=True)
     ours = json.loads(out.stdout)["pipelines/tiny/runs.yaml"]  # each run's params, as `dvc exp show` lists them
-    assert ours["runs.run_e2e_prefix_n4-s0-seed0-p2-random.lr"]["new"] == 1e-3
-    assert ours["runs.run_e2e_prefix_n4-s0-seed0-p2-random.prefix_len"]["new"] == 2
+    assert ours["runs.run_e2e_prefix_n4-s0-seed0-p2-random.train.lr"]["new"] == 1e-3
+    assert ours["runs.run_e2e_prefix_n4-s0-seed0-p2-random.train.prefix_len"]["new"] == 2
+    assert ours["runs.run_e2e_prefix_n4-s0-seed0-p2-random.decode.beam"]["new"] == 2
 
     # code is a dependency: editing the training code makes every train stage stale, and nothing upstream
     code = repo / "src/prefixtune/train.py"

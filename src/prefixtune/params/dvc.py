@@ -49,12 +49,19 @@ def _param_key(rid):
     return stage_name("run", rid)
 
 
+DECODE_KEYS = ("beam", "length_penalty", "max_new_tokens", "ban_newlines", "test_limit")
+
+
 def run_params(grid: Grid) -> dict:
-    """pipelines/<preset>/runs.yaml: run key -> the settings DVC tracks as that run's params."""
-    return {"runs": {_param_key(rid): {"id": rid, "dataset": r.dataset, "method": r.method, "size": r.size,
-                                       "sample": r.sample, "seed": r.seed, "prefix_len": r.prefix_len,
-                                       "init": r.init, **r.settings}
-                     for rid, r in grid.runs.items()}}
+    """pipelines/<preset>/runs.yaml: run key -> its settings as DVC params, `train` (the train stage's) and
+    `decode` (the decode stages'), so that a decoding setting never makes a train stage look changed."""
+    out = {}
+    for rid, r in grid.runs.items():
+        cell = {"id": rid, "dataset": r.dataset, "method": r.method, "size": r.size, "sample": r.sample,
+                "seed": r.seed, "prefix_len": r.prefix_len, "init": r.init}
+        train = {k: v for k, v in r.settings.items() if k not in DECODE_KEYS}
+        out[_param_key(rid)] = {"train": {**cell, **train}, "decode": {k: r.settings[k] for k in DECODE_KEYS}}
+    return {"runs": out}
 
 
 def preset_stages(grid: Grid, default) -> dict:
@@ -76,13 +83,13 @@ def preset_stages(grid: Grid, default) -> dict:
         st[stage_name("testset", slug)] = {"cmd": t["cmd"], "deps": [t["src_input"], t["src_refs"]],
                                            "outs": [t["input"], t["refs"]]}
     for rid, r in grid.runs.items():
-        own = [{params_file: [f"runs.{_param_key(rid)}"]}]
-        st[stage_name("train", rid)] = {"cmd": r.train_cmd, "params": own,
+        own = {part: [{params_file: [f"runs.{_param_key(rid)}.{part}"]}] for part in ("train", "decode")}
+        st[stage_name("train", rid)] = {"cmd": r.train_cmd, "params": own["train"],
                                         "deps": [r.train_file, *([r.dev_file] if r.dev_file else []), *code["train"]],
                                         "outs": [{r.method_dir: {"cache": False}}]}
         for test, t in r.tests.items():
             key = f"{rid}/{test}"
-            st[stage_name("decode", key)] = {"cmd": t["decode_cmd"],
+            st[stage_name("decode", key)] = {"cmd": t["decode_cmd"], "params": own["decode"],
                                              "deps": [r.method_dir, t["input"], *code["decode"]],
                                              "outs": [{t["hyp"]: {"cache": False}}]}
             st[stage_name("score", key)] = {"cmd": t["score_cmd"], "deps": [t["hyp"], t["refs"], *code["score"]],
