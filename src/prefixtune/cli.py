@@ -47,10 +47,11 @@ def main(argv=None):
             modules[name] = importlib.import_module(module_name)
             modules[name].add_arguments(p)
     args = parser.parse_args(argv)
-    t0, commit = time.perf_counter(), git_commit()  # the code as it was when the stage started
+    recorded = bool(getattr(args, "out", None)) and args.stage != "params"  # stages with an output to record
+    t0, commit = time.perf_counter(), git_commit() if recorded else None  # the code when the stage started
     try:
         modules[args.stage].run(args)
-        if getattr(args, "out", None) and args.stage != "params":
+        if recorded:
             record_run(Path(args.out), args.stage, argv, time.perf_counter() - t0, commit)
     except InputError as e:
         print(f"prefixtune: error: {e}", file=sys.stderr)
