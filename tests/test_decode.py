@@ -77,6 +77,24 @@ def test_beam_search_equals_hf_generate(name):
     assert len(lengths) >= 4 and min(lengths) < 16  # hypotheses of varied lengths: eos is exercised
 
 
+@pytest.mark.parametrize("name", FAMILIES)
+def test_min_new_tokens_and_bans_equal_hf_generate(name):
+    """No end of sequence before `min_new_tokens` new tokens (the authors' XSum decoding, min_length 11 with the
+    start token): the same hypotheses as transformers' generate(min_new_tokens=...), and some got longer. A
+    banned token (the authors' bad_words_ids): the same hypotheses as generate(bad_words_ids=...)."""
+    model, tok = chatty(name)
+    method = build(model, tok, MethodConfig("finetune"))
+    pairs = [encode_pair(tok, s, None, method.encoder_decoder) for s in SOURCES]
+    batch = collate(pairs, tok.pad_token_id, method.encoder_decoder)
+    free = beam_search(method, batch, 4, 0.8, 16, tok.eos_token_id)
+    ours = beam_search(method, batch, 4, 0.8, 16, tok.eos_token_id, min_new_tokens=6)
+    assert ours == hf_generate(model, tok, batch, 4, 0.8, 16, min_new_tokens=6)
+    assert min(map(len, free)) < 6 <= min(map(len, ours))  # eos came early before; it cannot now
+    common = max(set(sum(free, [])) - {tok.eos_token_id}, key=sum(free, []).count)  # ban the most used token
+    ours = beam_search(method, batch, 4, 0.8, 16, tok.eos_token_id, banned=[common])
+    assert ours == hf_generate(model, tok, batch, 4, 0.8, 16, bad_words_ids=[[common]]) != free
+
+
 def prefixes(model, tok, n=2, method="prefix"):
     """`n` random-init methods over one shared model (direct P ~ N(0, 1): clearly different outputs)."""
     out = []

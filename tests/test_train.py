@@ -346,3 +346,21 @@ def test_loss_per_sequence_by_default_per_token_as_option(tmp_path, train_file):
     ratio = runs["sequence"][0] / runs["token"][0]
     assert 3 < ratio < 30  # target tokens per row of the first batch (tiny-gpt2 tokenizes by bytes)
     assert any(not torch.equal(runs["sequence"][1][k], runs["token"][1][k]) for k in runs["token"][1])
+
+
+@pytest.mark.parametrize("method", ["prefix", "finetune"])
+def test_bfloat16_is_mixed_precision_with_float32_masters(tmp_path, train_file, method):
+    """--dtype bfloat16: the forward runs in bfloat16 (autocast), the trained tensors stay float32 (master
+    copies) and are written as float32; the first step's loss is the float32 one up to bfloat16 rounding,
+    and not bit-equal to it (bfloat16 did run)."""
+    logs = {}
+    for dtype in ("float32", "bfloat16"):
+        out = tmp_path / dtype
+        cli.main(command(train_file, out, method, "tiny-llama", 4, "--dtype", dtype))
+        info = json.loads((out / "method.json").read_text())
+        assert info["hparams"]["dtype"] == dtype
+        assert {t.dtype for t in load_file(out / "weights.safetensors").values()} == {torch.float32}
+        logs[dtype] = [json.loads(x)["loss"] for x in (out / "log.jsonl").read_text().splitlines()]
+    first32, first16 = logs["float32"][0], logs["bfloat16"][0]
+    assert first16 != first32 and first16 == pytest.approx(first32, rel=2e-2)
+    assert all(x == x for x in logs["bfloat16"])  # no NaN

@@ -43,12 +43,14 @@ def newline_ids(tokenizer) -> list[int]:
 
 
 @torch.no_grad()
-def beam_search(runner, batch, beam=5, length_penalty=1.0, max_new_tokens=64, eos_id=2, banned=None):
+def beam_search(runner, batch, beam=5, length_penalty=1.0, max_new_tokens=64, eos_id=2, banned=None,
+                min_new_tokens=0):
     """Best hypothesis per row of `batch` (token ids, without eos). `runner` has `prefill`/`step`.
 
     Scores are summed log-probs; a finished hypothesis scores sum / length ** length_penalty.
     `beam=1` is greedy decoding. The B rows become B*K cache rows (row-major: row b, beam k).
-    `banned` token ids are never generated (HF's bad_words_ids for single tokens).
+    `banned` token ids are never generated (HF's bad_words_ids for single tokens); eos is not generated
+    before `min_new_tokens` tokens (HF's min_length, counted in new tokens).
     """
     logits, state = runner.prefill(batch)
     B, V, K, T = logits.shape[0], logits.shape[1], beam, max_new_tokens
@@ -72,10 +74,13 @@ def beam_search(runner, batch, beam=5, length_penalty=1.0, max_new_tokens=64, eo
         out[row_of[b]] = ids[:-1] if ids and ids[-1] == eos_id else ids
 
     for t in range(T):
-        logits = logits.float()
+        # Bans apply to the log-probs, not renormalized after (as HF's logits processors in beam search do)
+        logp = torch.log_softmax(logits.float(), dim=-1)
         if banned:
-            logits[:, banned] = -float("inf")
-        logp = torch.log_softmax(logits, dim=-1).view(B, K, V) + live[:, :, None]
+            logp[:, banned] = -float("inf")
+        if t < min_new_tokens:
+            logp[:, eos_id] = -float("inf")
+        logp = logp.view(B, K, V) + live[:, :, None]
         # 2K candidates, so that K live ones remain even if K of them end in eos
         score, idx = logp.view(B, K * V).topk(2 * K)
         src, tok = idx // V, idx % V
@@ -116,10 +121,11 @@ def beam_search(runner, batch, beam=5, length_penalty=1.0, max_new_tokens=64, eo
 
 # ----- the core: Method objects in, text out -----
 def decode(methods, sources, routes=None, beam=5, length_penalty=1.0, max_new_tokens=64, batch_size=25,
-           limits=Limits(), progress=True, ban_newlines=False):
+           limits=Limits(), progress=True, ban_newlines=False, min_new_tokens=0):
     """One output string per source, in order. `methods` is a list of Methods; `routes[i]` indexes it
     (all rows use methods[0] when `routes` is None). Several methods share batches (see `Mixed`).
-    `ban_newlines`: never generate a newline token (`newline_ids`; the paper's table-to-text decoding)."""
+    `ban_newlines`: never generate a newline token (`newline_ids`; the paper's table-to-text decoding);
+    `min_new_tokens`: no end of sequence before that many tokens (the authors' XSum decoding)."""
     if len(methods) > 1 and (routes is None or len(routes) != len(sources)):
         raise ValueError("decode: several methods need one route per source")
     first = methods[0]
@@ -139,7 +145,8 @@ def decode(methods, sources, routes=None, beam=5, length_penalty=1.0, max_new_to
             runner = first
             if mixed is not None:
                 mixed.route, runner = torch.tensor([routes[i] for i in idx], device=device), mixed
-            hyps = beam_search(runner, batch, beam, length_penalty, max_new_tokens, tok.eos_token_id, banned)
+            hyps = beam_search(runner, batch, beam, length_penalty, max_new_tokens, tok.eos_token_id, banned,
+                               min_new_tokens)
             for i, ids in zip(idx, hyps):
                 out[i] = " ".join(tok.decode(ids, skip_special_tokens=True).splitlines()).strip()
             bar.update(len(idx))
@@ -158,6 +165,7 @@ def add_arguments(p):
     p.add_argument("--beam", type=int, default=5, help="beam size (1 = greedy)")
     p.add_argument("--length-penalty", type=float, default=1.0, help="score = sum log-prob / length ** this")
     p.add_argument("--max-new-tokens", type=int, default=64)
+    p.add_argument("--min-new-tokens", type=int, default=0, help="no end of sequence before this many tokens")
     p.add_argument("--batch-size", type=int, default=25, help="input rows per batch (each times --beam); 25 measured "
                    "fastest on 2 CPU cores (bench/decode_speed.py)")
     p.add_argument("--max-source-len", type=int, default=Limits.max_source_len, help="source tokens kept")
@@ -207,6 +215,8 @@ def run(args):
     for flag in ("beam", "max_new_tokens", "batch_size", "limit"):
         if getattr(args, flag) is not None and getattr(args, flag) < 1:
             raise InputError(f"--{flag.replace('_', '-')} must be at least 1")
+    if args.min_new_tokens < 0 or args.min_new_tokens >= args.max_new_tokens:
+        raise InputError(f"--min-new-tokens must be at least 0 and below --max-new-tokens (got {args.min_new_tokens})")
     dirs = parse_method_dirs(args.method_dir)
     for _, dir in dirs:
         info = read_info(dir)
@@ -225,6 +235,7 @@ def run(args):
     methods = [load_method(dir, model, tokenizer).to(device) for _, dir in dirs]
     hyps = decode(methods, sources, routes, beam=args.beam, length_penalty=args.length_penalty,
                   max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
-                  limits=Limits(max_source_len=args.max_source_len), ban_newlines=args.ban_newlines)
+                  limits=Limits(max_source_len=args.max_source_len), ban_newlines=args.ban_newlines,
+                  min_new_tokens=args.min_new_tokens)
     with atomic_open(args.out) as f:
         f.writelines(h + "\n" for h in hyps)

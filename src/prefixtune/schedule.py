@@ -10,6 +10,9 @@ from .errors import InputError
 from .methods.base import LOSSES
 
 
+DTYPES = ("float32", "bfloat16")
+
+
 @dataclass
 class Hparams:
     """Training hyper-parameters (stored in method.json under `hparams`)."""
@@ -30,6 +33,7 @@ class Hparams:
     eval_every: int = 0  # with dev examples: dev loss every N optimizer steps (and at the last step)
     patience: int | None = None  # stop after this many dev evaluations without a new best; None: never
     loss: str = "sequence"  # sequence: NLL summed per target, mean over the batch (the paper's); token: mean
+    dtype: str = "float32"  # bfloat16: forward and backward under autocast; the trained weights stay float32
 
     def check(self, has_dev=False):
         """InputError for values no run can use (`has_dev`: a dev set is given, see --dev)."""
@@ -49,6 +53,8 @@ class Hparams:
                 raise InputError(f"--{name.replace('_', '-')} must not be negative (got {getattr(self, name)})")
         if not self.lr > 0:
             raise InputError(f"--lr must be positive (got {self.lr})")
+        if self.dtype not in DTYPES:
+            raise InputError(f"--dtype must be {' or '.join(DTYPES)} (got {self.dtype!r})")
         if self.loss not in LOSSES:
             raise InputError(f"--loss must be {' or '.join(LOSSES)} (got {self.loss!r})")
 
@@ -60,6 +66,13 @@ def make_optimizer(params, hp: Hparams, total_steps: int):
     optimizer = torch.optim.AdamW(params, lr=hp.lr, weight_decay=hp.weight_decay)
     scheduler = get_linear_schedule_with_warmup(optimizer, hp.warmup_steps, total_steps)
     return optimizer, scheduler
+
+
+def autocast(device: torch.device, dtype: str):
+    """The context a training or dev forward runs in. bfloat16 is mixed precision: matmuls and attention run
+    in bfloat16 under torch.autocast, while the model's weights, and so the trainable parameters the optimizer
+    updates, stay float32 (the master copies; no loss scaling is needed with bfloat16's exponent range)."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=dtype == "bfloat16")
 
 
 def to_device(batch: dict, device) -> dict:

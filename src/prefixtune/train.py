@@ -48,7 +48,7 @@ from .methods.base import LOSSES
 from .registry import METHODS
 from .models import resolve_device
 from .resume import fingerprint, load_checkpoint, read_log, save_checkpoint
-from .schedule import Hparams, make_optimizer, plan, step_batches, to_device  # noqa: F401
+from .schedule import DTYPES, Hparams, autocast, make_optimizer, plan, step_batches, to_device  # noqa: F401
 from .selection import Selection, dev_loss  # noqa: F401 (dev_loss: part of this module's interface)
 
 
@@ -146,7 +146,8 @@ def train(method, examples, hparams: Hparams, out_dir, info: dict | None = None,
             for idx in groups:
                 batch = to_device(collate([encoded[i] for i in idx], pad_id, method.encoder_decoder), device)
                 # Mean over micro-batches of each one's loss (per target or per token: --loss).
-                part = method.loss(batch, hp.loss) / len(groups)
+                with autocast(device, hp.dtype):
+                    part = method.loss(batch, hp.loss) / len(groups)
                 part.backward()
                 loss += part.item()
                 n = int((batch["labels"] != IGNORE).sum())  # the same loss per target token, for the log:
@@ -161,7 +162,8 @@ def train(method, examples, hparams: Hparams, out_dir, info: dict | None = None,
             row = {"step": step + 1, "epoch": epoch, "loss": loss, "token_loss": nll / tokens, "lr": lr}
             stop = False
             if selection is not None and ((step + 1) % hp.eval_every == 0 or step + 1 == total):
-                row["dev_loss"] = dev_loss(method, dev_batches)
+                with autocast(device, hp.dtype):
+                    row["dev_loss"] = dev_loss(method, dev_batches)
                 stop = selection.update(step + 1, row["dev_loss"], method)
             log.write(json.dumps(row) + "\n")
             bar.update(1)
@@ -212,6 +214,9 @@ def add_arguments(p):
     p.add_argument("--no-reparam", action="store_true", help="optimize the prefix directly (no MLP)")
     p.add_argument("--init-text", default=None, help="initialize the prefix from these real words")
     p.add_argument("--adapter-fraction", type=float, default=0.001, help="adapter size / base parameters")
+    p.add_argument("--adapter-design", choices=("lin", "houlsby"), default="lin",
+                   help="lin: one adapter with LayerNorm after each block (Lin et al. 2020, as the authors' code); "
+                        "houlsby: two per block, after attention and after the feed-forward")
     p.add_argument("--epochs", type=int, default=d.epochs)
     p.add_argument("--max-steps", type=int, default=None, help="optimizer steps (wins over --epochs)")
     p.add_argument("--lr", type=float, default=d.lr)
@@ -223,6 +228,9 @@ def add_arguments(p):
     p.add_argument("--loss", choices=LOSSES, default=d.loss,
                    help="sequence: NLL summed over each target, mean over the batch (the paper's, and the "
                    "authors' objective_mode 1); token: mean over target tokens")
+    p.add_argument("--dtype", choices=DTYPES, default=d.dtype,
+                   help="bfloat16: mixed precision (autocast; the trained weights stay float32). Default float32: "
+                   "on CPUs without AVX-512 BF16 bfloat16 is slower (see bench/train_step.py)")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--save-every", type=int, default=d.save_every,
                    help="checkpoint into OUT.partial/ every N optimizer steps (0: never)")
@@ -264,7 +272,7 @@ def run(args):
     dev = read_examples(args.dev) if args.dev is not None else None
     config = MethodConfig(method=args.method, prefix_len=args.prefix_len, mid_dim=args.mid_dim,
                           reparam=not args.no_reparam, init_text=args.init_text,
-                          adapter_fraction=args.adapter_fraction)
+                          adapter_fraction=args.adapter_fraction, adapter_design=args.adapter_design)
     try:
         model, tokenizer = load_model(args.model)
     except InputError as e:  # hub errors span several lines; the CLI promises one

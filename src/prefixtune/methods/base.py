@@ -47,6 +47,7 @@ class MethodConfig:
     reparam: bool = True  # P = MLP(P') during training; False optimizes P directly
     init_text: str | None = None  # initialize P from the model's activations on real words
     adapter_fraction: float = 0.001  # adapters sized to this fraction of the base parameters
+    adapter_design: str = "lin"  # lin: one adapter + LayerNorm per block (Lin et al., the authors'); houlsby: two
     extra: dict = field(default_factory=dict)
 
     def to_dict(self):

@@ -31,13 +31,20 @@ class Finetune(Method):
 
 
 class FinetuneTop2(Finetune):
-    """Only the top two transformer layers train (the paper's FT-top2 baseline)."""
+    """The paper's FT-top2 baseline as the authors' code trains it (gpt2/run_language_modeling.py:798-805,
+    `top_layers == 2`): the top two transformer blocks, the final LayerNorm (`ln_f`) and the token embedding
+    (`wte`, which GPT-2 ties to the LM head). The paper says only "the top 2 layers"; its code is the
+    definition we follow. On a model whose LM head is not tied, both embedding matrices train (in GPT-2 the
+    one matrix is both). BART (no FT-top2 in the authors' code): the decoder's top two layers, the shared
+    embedding and the decoder's final LayerNorm where the model has one."""
 
     name = "finetune-top2"
 
     def trained_modules_parameters(self):
-        layers = top_layers(self.model)
-        return [p for layer in layers[-2:] for p in layer.parameters()]
+        modules = [*top_layers(self.model)[-2:], final_norm(self.model),
+                   self.model.get_input_embeddings(), self.model.get_output_embeddings()]
+        unique = {id(p): p for m in modules if m is not None for p in m.parameters()}  # tied weights once
+        return list(unique.values())
 
 
 def top_layers(model):
@@ -50,3 +57,13 @@ def top_layers(model):
     if hasattr(base, "decoder"):  # BART
         return list(base.decoder.layers)
     raise TypeError(f"don't know the layers of {type(model).__name__}")
+
+
+def final_norm(model):
+    """The LayerNorm after the last block (GPT-2 `ln_f`, Llama `norm`, BART's decoder `layer_norm`), or None."""
+    base = model.base_model
+    if hasattr(base, "ln_f"):
+        return base.ln_f
+    if hasattr(base, "norm"):
+        return base.norm
+    return getattr(getattr(base, "decoder", None), "layer_norm", None)

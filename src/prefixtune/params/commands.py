@@ -25,12 +25,14 @@ def train_cmd(model, base, mcfg, hp, train_file, out, seed, prefix_len, init_tex
     if init_text:
         a += ["--init-text", init_text]
     if base == "adapter":
-        a += ["--adapter-fraction", _num(mcfg.get("adapter_fraction", hp["adapter_fraction"]))]
+        a += ["--adapter-fraction", _num(mcfg.get("adapter_fraction", hp["adapter_fraction"])),
+              "--adapter-design", mcfg.get("adapter_design", hp["adapter_design"])]
     a += ["--epochs", str(hp["epochs"])]
     if hp.get("max_steps") is not None:
         a += ["--max-steps", str(hp["max_steps"])]
     a += ["--lr", _num(hp["lr"]), "--batch-size", str(hp["batch_size"]), "--grad-accum", str(hp["grad_accum"]),
-          "--warmup-steps", str(hp["warmup_steps"]), "--loss", hp["loss"], "--seed", str(seed)]
+          "--warmup-steps", str(hp["warmup_steps"]), "--loss", hp["loss"], "--dtype", hp["dtype"],
+          "--seed", str(seed)]
     if hp.get("threads"):
         a += ["--threads", str(hp["threads"])]
     if hp.get("max_source_len"):
@@ -44,6 +46,8 @@ def decode_cmd(model, method_dir, test_input, hyp, dp):
          "--max-new-tokens", str(dp["max_new_tokens"]), "--batch-size", str(dp["batch_size"])]
     if dp.get("max_source_len"):
         a += ["--max-source-len", str(dp["max_source_len"])]
+    if dp.get("min_new_tokens"):
+        a += ["--min-new-tokens", str(dp["min_new_tokens"])]
     if dp.get("ban_newlines"):
         a += ["--ban-newlines"]
     return shlex.join(a) + (" " + dp["extra"] if dp.get("extra") else "")
@@ -88,11 +92,15 @@ def data_cmds(preset, data, used, sizes, samples):
     return downloads, linearize, deps
 
 
-def settings(hp, dp, init_text, dev_file, limit) -> dict:
+def settings(base, mcfg, hp, dp, init_text, dev_file, limit) -> dict:
     """A run's resolved training and decoding settings (null where one does not apply)."""
-    return {"lr": hp["lr"], "batch_size": hp["batch_size"], "max_steps": hp["max_steps"], "epochs": hp["epochs"],
+    adapter = base == "adapter"
+    return {"adapter_fraction": mcfg.get("adapter_fraction", hp["adapter_fraction"]) if adapter else None,
+            "adapter_design": mcfg.get("adapter_design", hp["adapter_design"]) if adapter else None,
+            "lr": hp["lr"], "batch_size": hp["batch_size"], "max_steps": hp["max_steps"], "epochs": hp["epochs"],
             "warmup_steps": hp["warmup_steps"], "max_source_len": hp.get("max_source_len"), "loss": hp["loss"],
+            "dtype": hp["dtype"],
             "init_text": init_text, "dev": dev_file, "eval_every": hp.get("eval_every") if dev_file else None,
             "patience": hp.get("patience") if dev_file else None, "test_limit": limit, "beam": dp["beam"],
             "length_penalty": dp["length_penalty"], "max_new_tokens": dp["max_new_tokens"],
-            "ban_newlines": bool(dp.get("ban_newlines"))}
+            "min_new_tokens": dp.get("min_new_tokens", 0),            "ban_newlines": bool(dp.get("ban_newlines"))}

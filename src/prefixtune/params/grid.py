@@ -171,7 +171,7 @@ def expand(s: dict, where=PARAMS) -> Grid:
                   train_file, "", dev_file=dev_file)
         run.train_cmd = C.train_cmd(dcfg["model"], base, mcfg, hp, train_file, run.method_dir, seed, p, init_text,
                                     dev_file)
-        run.settings = {"model": dcfg["model"], **C.settings(hp, dp, init_text, dev_file, limit)}
+        run.settings = {"model": dcfg["model"], **C.settings(base, mcfg, hp, dp, init_text, dev_file, limit)}
         for test in dcfg.get("tests", ["test"]):
             src_in, src_refs = f"{base_dir}/{test}.jsonl", f"{base_dir}/{test}.refs.txt"
             tin, trefs = src_in, src_refs
