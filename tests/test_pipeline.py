@@ -225,9 +225,14 @@ def test_run_grid_stops_and_continues_without_redoing_finished_runs(tmp_path):
     for gone in ("data", ".dvc/cache", ".dvc/tmp"):
         shutil.rmtree(repo / gone, ignore_errors=True)
     out = sh(grid, repo)
-    assert "2 of 4 runs finished, 2 to run" in out and "all 4 runs finished" in out
+    assert "2 of 4 runs finished and current, 2 to run" in out and "all 4 runs finished" in out
     assert all((d / "test.hyp.txt").stat().st_mtime_ns == t for d, t in kept.items())  # not redone
     check_outputs(repo)
+    # results follow the code: after a change to decoding, no run counts as finished until decoded again
+    (repo / "src/prefixtune/decode.py").write_text((repo / "src/prefixtune/decode.py").read_text() + "# changed\n")
+    out = sh(grid, repo)
+    assert "0 of 4 runs finished and current, 4 to run" in out and "all 4 runs finished" in out
+    assert all((d / "test.hyp.txt").stat().st_mtime_ns != t for d, t in kept.items())
 
 
 NAMES = ["Ada", "Bo", "Cy", "Di", "Ed", "Fay", "Gus", "Hal", "Ivy", "Jo", "Kit", "Lu", "Mo", "Ned", "Oz", "Pia"]
