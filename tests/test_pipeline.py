@@ -6,6 +6,7 @@ decode, score, aggregate and plot but not train.
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -109,6 +110,13 @@ def test_snakemake_end_to_end(tmp_path):
     jobs = dry.split("Job stats:")[-1]
     assert "decode" in jobs and "score" in jobs and "aggregate" in jobs and "train " not in jobs
 
+    # per-run inputs: a changed training file (its lines reordered) re-runs the one run that reads it, no other
+    # (Snakemake compares the content of small inputs, not only their times)
+    f = repo / "data/tiny/e2e/lowdata/train-n4-s0.jsonl"
+    f.write_text("".join(reversed(f.read_text().splitlines(keepends=True))))
+    jobs = sh(sm + ["-n"], repo).split("Job stats:")[-1]
+    assert re.search(r"^train\s+1$", jobs, re.M) and "linearize" not in jobs, jobs
+
     bad = sh([str(BIN / "snakemake"), "--cores", "1", "-n", "--config", "preset=papr"], repo, check=False)
     assert "unknown preset 'papr'" in bad
     (repo / "bad.yaml").write_text("presets: {tiny: {train: {lr: -1}}}\n")  # Snakemake's validate() finds it
@@ -180,6 +188,13 @@ def test_dvc_end_to_end(tmp_path):
     assert "BLEU" in shown and "results/tiny/metrics/lowdata.json" in shown
     sh([dvc, "plots", "show", "-o", str(tmp_path / "plots-html")], repo)
     assert (tmp_path / "plots-html" / "index.html").is_file()
+    # the low-data curves as a DVC data plot: size on x, one line per method (what `dvc plots diff` overlays)
+    plots = json.loads(sh([dvc, "plots", "show", "--json"], repo))
+    (curve,) = [v for k, v in plots.items() if k.endswith("results/tiny/plots/lowdata_e2e.csv")]
+    rows = curve[0]["content"]["data"]["values"]
+    assert {r["size"] for r in rows} == {"4", "8"} or {r["size"] for r in rows} == {4, 8}, rows
+    assert {"prefix", "finetune"} <= {r.get("rev_y", r.get("field")) for r in rows} | set().union(*rows), rows
+    assert any(k.endswith("results/tiny/plots/lowdata_e2e.png") for k in plots)
     sh(["git", "add", "-A"], repo)  # a commit to compare with (a clone has one)
     sh(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "tiny"], repo)
     out = subprocess.run([dvc, "params", "diff", "--all", "--json"], cwd=repo, env=env(), capture_output=True,

@@ -7,7 +7,8 @@ the repository root; each imported module's package `__init__.py` files count to
 in string constants ("prefixtune.methods.prefix:Prefix": a registry that imports on demand). The strings of
 registry.py (every method's class) count for the module that imports them on demand (`prefixtune.methods`),
 not for registry.py itself, which the grid and the plots read for the methods' traits alone. The CLI
-dispatcher (`cli.py`) is left out: it runs every stage.
+dispatcher (`cli.py`) is left out: it runs every stage. Data files that a module reads as part of its logic
+(`READS`: the release table of the downloads) count as code.
 """
 
 import ast
@@ -22,6 +23,7 @@ STAGE_MODULES = {"download": "prefixtune.data.download", "linearize": "prefixtun
 REGISTRY = re.compile(r"prefixtune(\.\w+)+(:\w+)?")  # "prefixtune.methods.prefix:Prefix"
 SKIP = {"prefixtune.cli"}  # dispatches to every stage by name: not a dependency of any one
 ON_DEMAND = {"prefixtune.methods": "prefixtune.registry"}  # module -> the registry whose entries it imports
+READS = {"prefixtune.data.sources": ("data/releases.csv",)}  # module -> package data files it reads (code too)
 
 
 def _file(module: str) -> Path | None:
@@ -80,5 +82,7 @@ def closure(module: str) -> tuple[str, ...]:
 def code_deps(stage: str) -> list[str]:
     """Repository-relative paths of the files `prefixtune <stage>` runs."""
     root = PACKAGE.parent.parent
-    return sorted(str(_file(m).relative_to(root)) for m in closure(STAGE_MODULES[stage]))
+    modules = closure(STAGE_MODULES[stage])
+    files = [_file(m) for m in modules] + [PACKAGE / f for m in modules for f in READS.get(m, ())]
+    return sorted(str(f.relative_to(root)) for f in files)
 

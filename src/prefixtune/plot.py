@@ -5,6 +5,8 @@
 Draws, when the tables hold the data (the same rule as prefixtune.params.expected_plots):
   lowdata_<dataset>.png  lowdata.csv: the headline metric(s) vs training size per method, log-x,
                          error bars = std over samples x seeds (the paper's Figure 3)
+  lowdata_<dataset>.csv  its first panel as data: size, then one column per method (mean), which dvc.yaml
+                         declares as a DVC plot (`dvc plots diff` overlays two experiments' curves)
   training_<dataset>.png curves.csv: train loss (lines) and dev loss (dots) per step of every low-data run,
                          one panel per method and size, a ring where the kept (best-dev) parameters are
   prefix_length.png      ablations.csv cells whose prefix length varies: metric vs prefix length
@@ -23,13 +25,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from .errors import InputError  # noqa: E402
-from .files import atomic_path  # noqa: E402
+from .files import atomic_open, atomic_path  # noqa: E402
 from .registry import METHODS, base_method  # noqa: E402
 
 # Headline metrics per figure, first found wins per panel: table-to-text BLEU and ROUGE-L, XSum ROUGE-1/2.
 PANELS = [("BLEU", "BLEU_A"), ("ROUGE_L", "METEOR", "TER"), ("rouge1",), ("rouge2",)]
 VARIANT = {"adapter-3": ("tab:olive", "v")}  # a second label of one method (adapter-0.1 keeps adapter's style)
-FIGURES = ("lowdata_*.png", "training_*.png", "prefix_length.png", "init.png")
+FIGURES = ("lowdata_*.png", "lowdata_*.csv", "training_*.png", "prefix_length.png", "init.png")
 
 
 def add_arguments(p):
@@ -117,6 +119,13 @@ def plot_lowdata(df, dataset, path):
     n = d["n"].max() if len(d) else 0
     fig.suptitle(f"{dataset}: low-data (mean ± std over {n} run{'s' if n != 1 else ''} per point)")
     _save(fig, path)
+    if ms:  # the first panel's curves as data, one column per method: what DVC's plots read
+        y, _, _ = scaled(d, ms[0])
+        wide = d.assign(size=d["size"].astype(int), _y=y).pivot_table(index="size", columns="method", values="_y",
+                                                                       sort=False)
+        with atomic_open(path.with_suffix(".csv")) as f:
+            wide[list(dict.fromkeys(d["method"]))].sort_index().to_csv(f, float_format="%.6g")
+        print(f"wrote {path.with_suffix('.csv')}")
 
 
 def plot_training(curves, dataset, path):

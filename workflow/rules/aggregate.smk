@@ -21,6 +21,7 @@ rule aggregate:
                labels={"table": "runs"}),
         report(f"{RESULTS}/tables/settings.csv", caption="../report/settings.rst", category="Settings",
                labels={"table": "settings"}),
+        f"{RESULTS}/tables/curves.csv",  # the low-data runs' training logs (plot draws them)
         expand(f"{RESULTS}/metrics/{{table}}.json", table=P.TABLES),
     log:
         f"{LOGS}/aggregate.log",

@@ -17,7 +17,6 @@ RUNS = GRID.runs
 TESTS = {f"{rid}/{test}": t for rid, r in RUNS.items() for test, t in r.tests.items()}
 RESULTS = GRID.results
 LOGS = f"logs/{PRESET}"
-SLICES = {f for t in GRID.testsets.values() for f in (t["input"], t["refs"])}
 
 # Shell commands call `prefixtune` from the environment that runs Snakemake.
 shell.prefix(f"set -euo pipefail; PATH={shlex.quote(str(Path(sys.executable).parent))}:$PATH; ")
@@ -42,6 +41,5 @@ def resources(rule):
 
 
 def test_data(wc, key):
-    """A test set's inputs or references: a slice file (testset rule), or the linearize folder that holds it."""
-    f = TESTS[f"{wc.run}/{wc.test}"][key]
-    return f if f in SLICES else GRID.data(RUNS[wc.run].source)
+    """A test set's inputs or references: a slice file (testset rule) or a linearize output."""
+    return TESTS[f"{wc.run}/{wc.test}"][key]

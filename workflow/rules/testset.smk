@@ -2,7 +2,7 @@
 # so that decode and score see the same slice.
 rule testset:
     input:
-        lambda wc: GRID.data(GRID.testsets[wc.slug]["source"]),
+        lambda wc: [GRID.testsets[wc.slug]["src_input"], GRID.testsets[wc.slug]["src_refs"]],
     output:
         jsonl=f"data/{PRESET}/slices/{{slug}}.jsonl",
         refs=f"data/{PRESET}/slices/{{slug}}.refs.txt",

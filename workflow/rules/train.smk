@@ -1,7 +1,7 @@
 # train: one method on one training file -> runs/<preset>/<run id>/method (method.json + weights.safetensors).
 rule train:
     input:
-        lambda wc: GRID.data(RUNS[wc.run].source),  # holds the run's train (and dev) file
+        lambda wc: [RUNS[wc.run].train_file, *([RUNS[wc.run].dev_file] if RUNS[wc.run].dev_file else [])],
         code=P.code_deps("train"),  # the project files it runs: editing one re-runs it
     output:
         directory(f"runs/{PRESET}/{{run}}/method"),

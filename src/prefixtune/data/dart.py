@@ -10,6 +10,8 @@ from pathlib import Path
 from ..errors import InputError, where
 from .common import Item, clean, entry_refs, iter_xml_entries, linearize_triples, split_triple
 
+DATASET = "dart"  # the dataset this module reads and builds (`prefixtune linearize --dataset`)
+
 NAME = "dart-v1.1.1-full-{split}.{ext}"
 
 
@@ -70,3 +72,19 @@ def read(raw, split, notes):
     if path is None:
         raise InputError(f"{Path(raw, NAME.format(split=split, ext='json'))}: no such file (nor .xml)")
     yield from (read_json if path.suffix == ".json" else read_xml)(path, split, notes)
+
+
+def build(raw, w, args):
+    """train (when the release has it), dev, test and the low-data subsets."""
+    notes = w.manifest["notes"]
+    if find(raw, "train") is None:
+        w.skip("train", f"no DART training file in {raw} (dart-v1.1.1-full-train.json): train.jsonl and "
+                        "low-data splits not written")
+        train = None
+    else:
+        train = list(read(raw, "train", notes))
+        w.train("train.jsonl", train)
+    w.eval("dev", read(raw, "dev", notes))
+    w.eval("test", read(raw, "test", notes))
+    if train is not None:
+        w.lowdata(train, args)

@@ -5,9 +5,12 @@ MR `name[The Eagle], eatType[coffee shop]` linearizes as the paper's `name : The
 
 import csv
 import re
+from pathlib import Path
 
 from ..errors import InputError, where
 from .common import Item, clean
+
+DATASET = "e2e"  # the dataset this module reads and builds (`prefixtune linearize --dataset`)
 
 FILES = {"train": "trainset.csv", "dev": "devset.csv", "test": "testset_w_refs.csv"}
 # The paper's attribute names (as in the prefix-tuning repo's E2E source files).
@@ -69,3 +72,12 @@ def read(path, split):
             groups[mr] = Item(f"{split}-{len(groups)}", linearize_mr(mr, path, line), [])
         groups[mr].refs.append(ref)
     yield from groups.values()
+
+
+def build(raw, w, args):
+    """train/dev/test and the low-data subsets from the release's three CSV files (`w`: linearize.Writer)."""
+    items = {split: list(read(Path(raw, name), split)) for split, name in FILES.items()}
+    w.train("train.jsonl", items["train"])
+    w.eval("dev", items["dev"])
+    w.eval("test", items["test"])
+    w.lowdata(items["train"], args)

@@ -22,7 +22,6 @@ from .common import Item
 from .splits import lowdata
 
 HIDDEN = ("eid",)  # reader bookkeeping, kept out of the JSONL lines
-TRAIN_NEWS = ("world", "uk", "business")  # within-news: train on these BBC news sections, test on the rest
 
 
 def add_arguments(p):
@@ -91,129 +90,7 @@ class Writer:
         self.manifest["notes"].append(text)
 
 
-def build_e2e(raw, w, args):
-    items = {split: list(e2e.read(Path(raw, name), split)) for split, name in e2e.FILES.items()}
-    w.train("train.jsonl", items["train"])
-    w.eval("dev", items["dev"])
-    w.eval("test", items["test"])
-    w.lowdata(items["train"], args)
-
-
-def build_webnlg(raw, w, args):
-    notes = w.manifest["notes"]
-    train = list(webnlg.read(raw, "train", notes))
-    dev = list(webnlg.read(raw, "dev", notes))
-    test = list(webnlg.read(raw, "test", notes))
-    seen = sorted({it.meta["category"] for it in train})
-    for it in train + dev + test:
-        it.meta["seen"] = it.meta["category"] in seen
-    w.manifest["seen_categories"] = seen
-    w.manifest["unseen_categories"] = sorted({it.meta["category"] for it in test} - set(seen))
-    w.note(f"seen categories (from the training files): {len(seen)}; the nine main ones plus any 1-triple-only ones")
-    w.train("train.jsonl", train)
-    w.eval("dev", dev)
-    w.eval("test", test)
-    w.eval("test_seen", [it for it in test if it.meta["seen"]])
-    w.eval("test_unseen", [it for it in test if not it.meta["seen"]])
-    w.lowdata(train, args)
-
-
-def build_dart(raw, w, args):
-    notes = w.manifest["notes"]
-    if dart.find(raw, "train") is None:
-        w.skip("train", f"no DART training file in {raw} (dart-v1.1.1-full-train.json): train.jsonl and "
-                        "low-data splits not written")
-        train = None
-    else:
-        train = list(dart.read(raw, "train", notes))
-        w.train("train.jsonl", train)
-    w.eval("dev", dart.read(raw, "dev", notes))
-    w.eval("test", dart.read(raw, "test", notes))
-    if train is not None:
-        w.lowdata(train, args)
-
-
-def _article_item(art, max_tokens, topic=None):
-    meta = {"topic": topic} if topic is not None else {}
-    return Item(art["id"], xsum.truncate(art["document"], max_tokens), [art["summary"]], meta)
-
-
-def build_xsum(raw, w, args):
-    raw, n = Path(raw), args.max_source_tokens
-    split_path, sample_path = raw / xsum.SPLIT_FILE, raw / xsum.SAMPLE
-    ids = xsum.read_split_ids(split_path) if split_path.is_file() else None
-    # Streams the articles; only the (truncated) text is kept.
-    articles = [dict(a, document=xsum.truncate(a["document"], n)) for a in
-                tqdm(xsum.iter_articles(raw), desc="articles", disable=None)]
-    full = ids is not None and any(a["id"] in ids["train"] for a in articles)
-    if full:
-        by_split = {k: [_article_item(a, None) for a in articles if a["id"] in ids[k]] for k in ids}
-        for k, name in (("train", "train"), ("validation", "dev"), ("test", "test")):
-            missing = len(ids[k]) - len(by_split[k])
-            if missing:
-                w.note(f"{missing} of {len(ids[k])} official {k} articles are not in {raw}")
-        w.train("train.jsonl", by_split["train"])
-        w.eval("dev", by_split["validation"])
-        w.eval("test", by_split["test"])
-        w.lowdata(by_split["train"], args)
-    elif sample_path.is_file():
-        sample = [Item(r["id"], xsum.truncate(r["document"], n), [r["summary"]]) for r in xsum.read_sample(sample_path)]
-        w.eval("test", sample)
-        empty = [it.id for it in sample if not it.source]
-        if empty:
-            w.note(f"{len(empty)} sample article(s) with an empty document kept (ids {', '.join(empty[:5])})")
-        where_ids = ""
-        if ids is not None:
-            counts = {k: sum(it.id in v for it in sample) for k, v in ids.items()}
-            where_ids = f" (its ids by official split: {counts})"
-        w.note(f"test.jsonl is the {len(sample)}-article sample {xsum.SAMPLE}{where_ids}")
-        for split in ("train", "dev", "lowdata"):
-            w.skip(split, f"the full XSum release (training articles) is not in {raw}; only the sample is")
-    else:
-        raise InputError(f"{raw}: no XSum articles, archive or {xsum.SAMPLE}; run `prefixtune download --dataset xsum`")
-    build_xsum_topics(raw, w, articles, sample_path, n)
-
-
-def build_xsum_topics(raw, w, articles, sample_path, n):
-    """The paper's extrapolation splits, only from sources that carry topics."""
-    if sample_path.is_file():
-        w.note(f"{xsum.SAMPLE} carries no topics (no URL or section): no topic split is built from it")
-    topics = [(a, xsum.news_topic(a["section"])) for a in articles]
-    news = [(a, t) for a, t in topics if isinstance(t, tuple)]
-    sport = [a for a, t in topics if t == "sport"]
-    # news-to-sports: train on news articles, test on sport (topics from the article URLs' BBC section).
-    splits = {
-        "news-to-sports": ([_article_item(a, None, "news/" + t[1]) for a, t in news],
-                           [_article_item(a, None, a["section"].strip("/")) for a in sport]),
-        # within-news: train on world, UK and business news, test on the other news sections.
-        "within-news": ([_article_item(a, None, "news/" + t[1]) for a, t in news if t[1].startswith(TRAIN_NEWS)],
-                        [_article_item(a, None, "news/" + t[1]) for a, t in news if not t[1].startswith(TRAIN_NEWS)]),
-    }
-    for name, (train, test) in splits.items():
-        if train and test:
-            _topic_split(w, name, train, test)
-            w.note(f"extrapolation/{name}: from the raw XSum articles' URL sections ({len(train)} train, {len(test)} test)")
-        else:
-            w.skip(f"extrapolation/{name}", f"no raw XSum articles with URL sections for both sides in {raw}")
-    bbc_dir = raw / xsum.BBC_DIR
-    if not bbc_dir.is_dir():
-        w.skip("extrapolation/bbc-news-to-sports", f"no BBC News Summary corpus in {bbc_dir}")
-        return
-    rows = [Item(f"bbc-{p.stem}-{line}", xsum.truncate(doc, n), [summ], {"topic": cat})
-            for p in sorted(bbc_dir.glob("*.csv")) for line, doc, summ, cat in xsum.read_bbc(p)]
-    _topic_split(w, "bbc-news-to-sports", [r for r in rows if r.meta["topic"] != "sport"],
-                 [r for r in rows if r.meta["topic"] == "sport"])
-    w.note("extrapolation/bbc-news-to-sports: from the BBC News Summary categories (train: business, "
-           "entertainment, politics, tech; test: sport)")
-    w.skip("extrapolation/bbc-within-news", "BBC News Summary categories have no world/UK news sections")
-
-
-def _topic_split(w, name, train, test):
-    w.train(f"extrapolation/{name}/train.jsonl", train)
-    w.eval(f"extrapolation/{name}/test", test)
-
-
-BUILDERS = {"e2e": build_e2e, "webnlg": build_webnlg, "dart": build_dart, "xsum": build_xsum}
+BUILDERS = {m.DATASET: m.build for m in (e2e, webnlg, dart, xsum)}  # each dataset's module builds its files
 
 
 def run(args):

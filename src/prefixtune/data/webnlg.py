@@ -11,6 +11,8 @@ from pathlib import Path
 from ..errors import InputError, where
 from .common import Item, entry_refs, iter_xml_entries, linearize_triples, split_triple
 
+DATASET = "webnlg"  # the dataset this module reads and builds (`prefixtune linearize --dataset`)
+
 TEST_FILE = "test/testdata_with_lex.xml"
 
 
@@ -49,3 +51,23 @@ def read(raw, split, notes):
         for item in read_file(path, split, notes, start=n):
             n += 1
             yield item
+
+
+def build(raw, w, args):
+    """train/dev/test, test_seen/test_unseen (seen: categories of the training files) and low-data subsets."""
+    notes = w.manifest["notes"]
+    train = list(read(raw, "train", notes))
+    dev = list(read(raw, "dev", notes))
+    test = list(read(raw, "test", notes))
+    seen = sorted({it.meta["category"] for it in train})
+    for it in train + dev + test:
+        it.meta["seen"] = it.meta["category"] in seen
+    w.manifest["seen_categories"] = seen
+    w.manifest["unseen_categories"] = sorted({it.meta["category"] for it in test} - set(seen))
+    w.note(f"seen categories (from the training files): {len(seen)}; the nine main ones plus any 1-triple-only ones")
+    w.train("train.jsonl", train)
+    w.eval("dev", dev)
+    w.eval("test", test)
+    w.eval("test_seen", [it for it in test if it.meta["seen"]])
+    w.eval("test_unseen", [it for it in test if not it.meta["seen"]])
+    w.lowdata(train, args)

@@ -13,9 +13,14 @@ import re
 import tarfile
 from pathlib import Path
 
+from tqdm import tqdm
+
 from ..errors import InputError, where
 from ..files import read_jsonl
-from .common import clean
+from .common import Item, clean
+
+DATASET = "xsum"  # the dataset this module reads and builds (`prefixtune linearize --dataset`)
+TRAIN_NEWS = ("world", "uk", "business")  # within-news: train on these BBC news sections, test on the rest
 
 SAMPLE = "test-1000.jsonl"
 SPLIT_FILE = "XSum-TRAINING-DEV-TEST-SPLIT-90-5-5.json"
@@ -136,3 +141,86 @@ def read_bbc(path):
         raise InputError(f"{where(path, line)}: malformed CSV ({e})") from None
     except UnicodeDecodeError:
         raise InputError(f"{where(path, line)}: not valid UTF-8") from None
+
+
+def _article_item(art, max_tokens, topic=None):
+    meta = {"topic": topic} if topic is not None else {}
+    return Item(art["id"], truncate(art["document"], max_tokens), [art["summary"]], meta)
+
+
+def build(raw, w, args):
+    """The official splits (or the sample when only it is here), low-data subsets and the extrapolation
+    splits (see `build_topics`)."""
+    raw, n = Path(raw), args.max_source_tokens
+    split_path, sample_path = raw / SPLIT_FILE, raw / SAMPLE
+    ids = read_split_ids(split_path) if split_path.is_file() else None
+    # Streams the articles; only the (truncated) text is kept.
+    articles = [dict(a, document=truncate(a["document"], n)) for a in
+                tqdm(iter_articles(raw), desc="articles", disable=None)]
+    full = ids is not None and any(a["id"] in ids["train"] for a in articles)
+    if full:
+        by_split = {k: [_article_item(a, None) for a in articles if a["id"] in ids[k]] for k in ids}
+        for k, name in (("train", "train"), ("validation", "dev"), ("test", "test")):
+            missing = len(ids[k]) - len(by_split[k])
+            if missing:
+                w.note(f"{missing} of {len(ids[k])} official {k} articles are not in {raw}")
+        w.train("train.jsonl", by_split["train"])
+        w.eval("dev", by_split["validation"])
+        w.eval("test", by_split["test"])
+        w.lowdata(by_split["train"], args)
+    elif sample_path.is_file():
+        sample = [Item(r["id"], truncate(r["document"], n), [r["summary"]]) for r in read_sample(sample_path)]
+        w.eval("test", sample)
+        empty = [it.id for it in sample if not it.source]
+        if empty:
+            w.note(f"{len(empty)} sample article(s) with an empty document kept (ids {', '.join(empty[:5])})")
+        where_ids = ""
+        if ids is not None:
+            counts = {k: sum(it.id in v for it in sample) for k, v in ids.items()}
+            where_ids = f" (its ids by official split: {counts})"
+        w.note(f"test.jsonl is the {len(sample)}-article sample {SAMPLE}{where_ids}")
+        for split in ("train", "dev", "lowdata"):
+            w.skip(split, f"the full XSum release (training articles) is not in {raw}; only the sample is")
+    else:
+        raise InputError(f"{raw}: no XSum articles, archive or {SAMPLE}; run `prefixtune download --dataset xsum`")
+    build_topics(raw, w, articles, sample_path, n)
+
+
+def build_topics(raw, w, articles, sample_path, n):
+    """The paper's extrapolation splits, only from sources that carry topics."""
+    if sample_path.is_file():
+        w.note(f"{SAMPLE} carries no topics (no URL or section): no topic split is built from it")
+    topics = [(a, news_topic(a["section"])) for a in articles]
+    news = [(a, t) for a, t in topics if isinstance(t, tuple)]
+    sport = [a for a, t in topics if t == "sport"]
+    # news-to-sports: train on news articles, test on sport (topics from the article URLs' BBC section).
+    splits = {
+        "news-to-sports": ([_article_item(a, None, "news/" + t[1]) for a, t in news],
+                           [_article_item(a, None, a["section"].strip("/")) for a in sport]),
+        # within-news: train on world, UK and business news, test on the other news sections.
+        "within-news": ([_article_item(a, None, "news/" + t[1]) for a, t in news if t[1].startswith(TRAIN_NEWS)],
+                        [_article_item(a, None, "news/" + t[1]) for a, t in news if not t[1].startswith(TRAIN_NEWS)]),
+    }
+    for name, (train, test) in splits.items():
+        if train and test:
+            _topic_split(w, name, train, test)
+            w.note(f"extrapolation/{name}: from the raw XSum articles' URL sections ({len(train)} train, "
+                   f"{len(test)} test)")
+        else:
+            w.skip(f"extrapolation/{name}", f"no raw XSum articles with URL sections for both sides in {raw}")
+    bbc_dir = raw / BBC_DIR
+    if not bbc_dir.is_dir():
+        w.skip("extrapolation/bbc-news-to-sports", f"no BBC News Summary corpus in {bbc_dir}")
+        return
+    rows = [Item(f"bbc-{p.stem}-{line}", truncate(doc, n), [summ], {"topic": cat})
+            for p in sorted(bbc_dir.glob("*.csv")) for line, doc, summ, cat in read_bbc(p)]
+    _topic_split(w, "bbc-news-to-sports", [r for r in rows if r.meta["topic"] != "sport"],
+                 [r for r in rows if r.meta["topic"] == "sport"])
+    w.note("extrapolation/bbc-news-to-sports: from the BBC News Summary categories (train: business, "
+           "entertainment, politics, tech; test: sport)")
+    w.skip("extrapolation/bbc-within-news", "BBC News Summary categories have no world/UK news sections")
+
+
+def _topic_split(w, name, train, test):
+    w.train(f"extrapolation/{name}/train.jsonl", train)
+    w.eval(f"extrapolation/{name}/test", test)

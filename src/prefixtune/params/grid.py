@@ -73,6 +73,18 @@ class Grid:
     def data(self, source):
         return f"data/{self.preset}/{source}"
 
+    def data_files(self, source) -> list:
+        """The files in data/<preset>/<source> that the runs and test slices read: what linearize must make
+        for them (Snakemake's linearize rules declare these, so each job depends on its own files only)."""
+        files = set()
+        for r in self.runs.values():
+            if r.source == source:
+                files |= {r.train_file, *([r.dev_file] if r.dev_file else [])}
+                files |= {t[k] for t in r.tests.values() for k in ("input", "refs")
+                          if t[k].startswith(self.data(source) + "/")}
+        files |= {t[k] for t in self.testsets.values() if t["source"] == source for k in ("src_input", "src_refs")}
+        return sorted(files)
+
     def scores(self):
         return [t["scores"] for r in self.runs.values() for t in r.tests.values()]
 
