@@ -103,4 +103,4 @@ def settings(base, mcfg, hp, dp, init_text, dev_file, limit) -> dict:
             "init_text": init_text, "dev": dev_file, "eval_every": hp.get("eval_every") if dev_file else None,
             "patience": hp.get("patience") if dev_file else None, "test_limit": limit, "beam": dp["beam"],
             "length_penalty": dp["length_penalty"], "max_new_tokens": dp["max_new_tokens"],
-            "min_new_tokens": dp.get("min_new_tokens", 0),            "ban_newlines": bool(dp.get("ban_newlines"))}
+            "min_new_tokens": dp.get("min_new_tokens", 0), "ban_newlines": bool(dp.get("ban_newlines"))}

@@ -24,7 +24,7 @@ import yaml
 
 from ..code import code_deps
 from ..errors import InputError
-from .grid import TABLES, Grid, expand
+from .grid import TABLES, Grid, expand, lowdata_methods
 from .schema import PARAMS, SCHEMA, load_doc, preset_settings, resolve
 
 DOWNLOADS = "pipelines/downloads/dvc.yaml"
@@ -119,10 +119,8 @@ def csv_plots(grid) -> list:
     """The low-data curves as DVC plots (`dvc plots show`, and `dvc plots diff` to overlay two experiments or
     revisions): per dataset, the CSV that `prefixtune plot` writes beside its PNG, size on x, a line per method
     (DVC's linear template draws one line per y column, so the CSV is wide: one column per method)."""
-    low = [r for r in grid.runs.values() if "lowdata" in r.tables and r.size != "full"]
     out = []
-    for ds in dict.fromkeys(r.dataset for r in low):
-        methods = list(dict.fromkeys(r.method for r in low if r.dataset == ds))
+    for ds, methods in lowdata_methods(grid.runs.values()).items():
         out.append({f"{grid.results}/plots/lowdata_{ds}.csv": {
             "template": "linear", "x": "size", "y": methods, "title": f"{ds}: low-data (mean per size)",
             "x_label": "training examples", "y_label": "headline metric (BLEU x100, ROUGE-1)"}})

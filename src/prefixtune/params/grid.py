@@ -219,10 +219,19 @@ def varying(runs, key):
     return {g: v for g, v in groups.items() if len(v) > 1}
 
 
+def lowdata_methods(runs) -> dict:
+    """dataset -> its low-data methods, in grid order: the datasets with low-data figures and curves."""
+    out = {}
+    for r in runs:
+        if "lowdata" in r.tables and r.size != "full":
+            out.setdefault(r.dataset, {})[r.method] = None
+    return {d: list(m) for d, m in out.items()}
+
+
 def expected_plots(runs, results="results") -> list:
     """The PNG files `prefixtune plot` draws from the tables of these runs (see plot.py)."""
     runs = list(runs)
-    low = sorted({r.dataset for r in runs if "lowdata" in r.tables and r.size != "full"})
+    low = sorted(lowdata_methods(runs))
     out = [f"{results}/plots/{kind}_{d}.png" for d in low for kind in ("lowdata", "training")]
     abl = [r for r in runs if "ablations" in r.tables]
     if varying(abl, "prefix_len"):
