@@ -32,9 +32,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from prefixtune.method_dir import load_method  # noqa: E402
 from prefixtune.decode import decode  # noqa: E402
 from prefixtune.examples import encode_pair  # noqa: E402
+from prefixtune.method_dir import load_method  # noqa: E402
 from prefixtune.methods.base import cache_arg  # noqa: E402
 from prefixtune.models import load_model  # noqa: E402
 
@@ -65,8 +65,8 @@ class Ours:
         self.batch_size = batch_size
 
     def __call__(self, sources):
-        return decode([self.method], sources, beam=5, length_penalty=1.0, max_new_tokens=40,
-                      batch_size=self.batch_size, progress=False)
+        return decode([self.method], sources, beam=5, length_penalty=1.0, max_new_tokens=40,  # generate's search
+                      batch_size=self.batch_size, progress=False, hyp_length="new-tokens")
 
 
 class Generate:

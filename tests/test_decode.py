@@ -71,7 +71,7 @@ def test_beam_search_equals_hf_generate(name):
     batch = collate(pairs, tok.pad_token_id, method.encoder_decoder)
     lengths = set()
     for beam, lp in [(1, 1.0), (4, 1.0), (4, 0.8)]:
-        ours = beam_search(method, batch, beam, lp, 16, tok.eos_token_id)
+        ours = beam_search(method, batch, beam, lp, 16, tok.eos_token_id, hyp_length="new-tokens")
         assert ours == hf_generate(model, tok, batch, beam, lp, 16), (beam, lp)
         lengths |= {len(h) for h in ours}
     assert len(lengths) >= 4 and min(lengths) < 16  # hypotheses of varied lengths: eos is exercised
@@ -86,13 +86,97 @@ def test_min_new_tokens_and_bans_equal_hf_generate(name):
     method = build(model, tok, MethodConfig("finetune"))
     pairs = [encode_pair(tok, s, None, method.encoder_decoder) for s in SOURCES]
     batch = collate(pairs, tok.pad_token_id, method.encoder_decoder)
-    free = beam_search(method, batch, 4, 0.8, 16, tok.eos_token_id)
-    ours = beam_search(method, batch, 4, 0.8, 16, tok.eos_token_id, min_new_tokens=6)
+    free = beam_search(method, batch, 4, 0.8, 16, tok.eos_token_id, hyp_length="new-tokens")
+    ours = beam_search(method, batch, 4, 0.8, 16, tok.eos_token_id, min_new_tokens=6, hyp_length="new-tokens")
     assert ours == hf_generate(model, tok, batch, 4, 0.8, 16, min_new_tokens=6)
     assert min(map(len, free)) < 6 <= min(map(len, ours))  # eos came early before; it cannot now
     common = max(set(sum(free, [])) - {tok.eos_token_id}, key=sum(free, []).count)  # ban the most used token
-    ours = beam_search(method, batch, 4, 0.8, 16, tok.eos_token_id, banned=[common])
+    ours = beam_search(method, batch, 4, 0.8, 16, tok.eos_token_id, banned=[common], hyp_length="new-tokens")
     assert ours == hf_generate(model, tok, batch, 4, 0.8, 16, bad_words_ids=[[common]]) != free
+
+
+def transformers3_beam_search(runner, row, K, lp, T, eos_id, prompt_len, min_new_tokens=0):
+    """The 2021 beam search that the authors decoded with, for one input row, transcribed from their vendored
+    transformers/src/transformers/generation_utils.py (_generate_beam_search :676-873, BeamHypotheses
+    :1038-1081; do_sample=False, early_stopping=False) with plain Python lists: the reference that
+    beam_search(hyp_length="sequence") must equal. `prompt_len` is len(input_ids) at the start."""
+    logits, state = runner.prefill(row)
+    state.select(torch.zeros(K, dtype=torch.long))
+    logits = logits.expand(K, -1)
+    beam_scores = torch.tensor([0.0] + [-1e9] * (K - 1))
+    seqs, hyps, worst = [[] for _ in range(K)], [], 1e9
+
+    def add(hyp, sum_logprobs):  # BeamHypotheses.add: the length is len(input_ids), prompt included, eos not
+        nonlocal worst
+        score = sum_logprobs / (prompt_len + len(hyp)) ** lp
+        if len(hyps) < K or score > worst:
+            hyps.append((score, hyp))
+            if len(hyps) > K:
+                ranked = sorted((s, i) for i, (s, _) in enumerate(hyps))
+                del hyps[ranked[0][1]]
+                worst = ranked[1][0]
+            else:
+                worst = min(score, worst)
+
+    done = False
+    for t in range(T):  # cur_len = prompt_len + t
+        scores = torch.log_softmax(logits.float(), dim=-1)
+        if t < min_new_tokens:
+            scores[:, eos_id] = -float("inf")
+        V = scores.shape[1]
+        next_scores, next_tokens = (scores + beam_scores[:, None]).view(-1).topk(2 * K)
+        next_beam = []
+        for rank, (token, s) in enumerate(zip(next_tokens.tolist(), next_scores.tolist())):
+            beam_id, token_id = token // V, token % V
+            if token_id == eos_id:
+                if rank >= K:
+                    continue
+                add(seqs[beam_id], s)
+            else:
+                next_beam.append((s, token_id, beam_id))
+            if len(next_beam) == K:
+                break
+        done = len(hyps) >= K and worst >= next_scores.max().item() / (prompt_len + t) ** lp  # is_done
+        if done:
+            break
+        beam_scores = torch.tensor([s for s, _, _ in next_beam])
+        seqs = [seqs[b] + [tok] for _, tok, b in next_beam]
+        if t + 1 < T:
+            state.select(torch.tensor([b for _, _, b in next_beam]))
+            logits = runner.step(state, torch.tensor([tok for _, tok, _ in next_beam]))
+    if not done:  # finalize all open beam hypotheses
+        for k in range(K):
+            add(seqs[k], beam_scores[k].item())
+    return sorted(hyps, key=lambda h: h[0])[-1][1]
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_sequence_length_beam_search_equals_the_authors_transformers(name):
+    """hyp_length="sequence" (the default) decodes as the authors' 2021 transformers: each row alone through
+    the transcription above (prompt: the row's tokens for a decoder-only model, the start token for BART)
+    gives the hypotheses of our batched search, with a prefix too; and the way of counting matters here:
+    "new-tokens" picks other hypotheses for some rows."""
+    model, tok = chatty(name)
+    method = build(model, tok, MethodConfig("finetune"))
+    if not method.encoder_decoder:
+        torch.manual_seed(0)
+        method = build(model, tok, MethodConfig("prefix", prefix_len=3, reparam=False))
+    method.eval()
+    pairs = [encode_pair(tok, s, None, method.encoder_decoder) for s in SOURCES]
+    batch = collate(pairs, tok.pad_token_id, method.encoder_decoder)
+    differ = 0
+    for beam, lp, T, min_new in [(4, 1.0, 16, 0), (4, 0.8, 12, 3), (1, 1.0, 8, 0)]:
+        ours = beam_search(method, batch, beam, lp, T, tok.eos_token_id, min_new_tokens=min_new)
+        theirs = []
+        for s, _ in pairs:
+            row = collate([(s, [])], tok.pad_token_id, method.encoder_decoder)
+            theirs.append(transformers3_beam_search(method, row, beam, lp, T, tok.eos_token_id,
+                                                    1 if method.encoder_decoder else len(s), min_new))
+        assert ours == theirs, (beam, lp, T)
+        new = beam_search(method, batch, beam, lp, T, tok.eos_token_id, min_new_tokens=min_new,
+                          hyp_length="new-tokens")
+        differ += sum(a != b for a, b in zip(ours, new))
+    assert differ > 0
 
 
 def prefixes(model, tok, n=2, method="prefix"):
@@ -120,7 +204,7 @@ def test_prefix_beam_search_equals_hf_generate_from_the_prefix_cache(name, monke
     mask = torch.cat([torch.ones(B, P, dtype=batch["attention_mask"].dtype), batch["attention_mask"]], 1)
     lengths = set()
     for beam, lp in [(1, 1.0), (4, 1.0), (4, 0.8)]:
-        ours = beam_search(method, batch, beam, lp, 16, tok.eos_token_id)
+        ours = beam_search(method, batch, beam, lp, 16, tok.eos_token_id, hyp_length="new-tokens")
         with torch.no_grad():
             cache = method.prefix_cache(B * beam)
             for layer in cache.layers:  # expanded views: generate's cache reordering writes in place
@@ -136,9 +220,12 @@ def test_prefix_beam_search_equals_hf_generate_from_the_prefix_cache(name, monke
 def test_outputs_do_not_depend_on_batch_size(name):
     model, tok = chatty(name)
     (method,) = prefixes(model, tok, 1)
-    one = decode([method], SOURCES, beam=3, max_new_tokens=12, batch_size=1, progress=False)
-    three = decode([method], SOURCES, beam=3, max_new_tokens=12, batch_size=3, progress=False)
-    assert one == three
+    # each row's own prompt length counts ("sequence"), whatever padding its batch needed; min_new_tokens 3:
+    # random tiny models otherwise end at once, and empty outputs would prove nothing
+    kw = dict(beam=3, max_new_tokens=12, progress=False, min_new_tokens=3)
+    one = decode([method], SOURCES, batch_size=1, **kw)
+    three = decode([method], SOURCES, batch_size=3, **kw)
+    assert one == three and len(set(one)) > 2
 
 
 @pytest.mark.parametrize("name,kind", [(f, "prefix") for f in FAMILIES] + [("tiny-llama", "embedding")])
@@ -147,7 +234,7 @@ def test_mixed_batch_equals_separate_runs(name, kind):
     methods = prefixes(model, tok, 2, kind)
     sources = SOURCES * 2
     routes = [i % 2 for i in range(len(sources))]
-    kw = dict(beam=3, length_penalty=0.8, max_new_tokens=12, progress=False)
+    kw = dict(beam=3, length_penalty=0.8, max_new_tokens=12, progress=False, min_new_tokens=3)
     # decoder-only prefixes prefill in one forward from stacked prefix caches; others per method
     assert (Mixed(methods).prefixes is not None) == (kind == "prefix" and name != "tiny-bart")
     mixed = decode(methods, sources, routes, batch_size=4, **kw)

@@ -302,7 +302,7 @@ def test_stage_commands_round_trip_through_the_stages_own_parsers(preset):
         for test, t in r.tests.items():
             d = _parsed(decode, t["decode_cmd"])
             assert (d.model, d.method_dir, d.input, d.out) == (s["model"], [r.method_dir], t["input"], t["hyp"])
-            for key in ("beam", "length_penalty", "max_new_tokens", "min_new_tokens", "ban_newlines"):
+            for key in ("beam", "length_penalty", "hyp_length", "max_new_tokens", "min_new_tokens", "ban_newlines"):
                 assert getattr(d, key) == s[key], (r.id, key, getattr(d, key), s[key])
             c = _parsed(score, t["score_cmd"])
             refs = c.ref if isinstance(c.ref, list) else [c.ref]

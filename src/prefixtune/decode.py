@@ -21,20 +21,27 @@ from tqdm import tqdm
 from .errors import InputError, where
 from .examples import Limits, collate, encode_pair
 from .files import atomic_open, read_jsonl
-from .registry import WEIGHT_METHODS  # methods that change the model: one per run
 from .mixed import Mixed
-
+from .registry import WEIGHT_METHODS  # methods that change the model: one per run
 
 # ----- beam search -----
 # Written by hand because HF `generate` cannot run it: it assumes the cache holds exactly the
 # input tokens (it derives positions, masks and cache lengths from input_ids), so a cache
 # preloaded with per-row prefixes that are not tokens, let alone a different prefix per row of
-# one batch, does not fit. The semantics are HF's (transformers 5 `_beam_search`, checked token
-# for token by tests/test_decode.py) with the defaults of the 2021 `generate` that Li & Liang
-# used: early_stopping=False, i.e. a row stops once it has K finished hypotheses and its best
-# live beam, scored at the current length, is no better than the worst of them. One difference
-# from 2021: "length" counts generated tokens only (as transformers does since 2023), where the
-# 2021 code also counted a decoder-only model's prompt.
+# one batch, does not fit. Two ways to count a hypothesis' length for the length penalty:
+# - "sequence" (default): as the 2021 transformers that Li & Liang decoded with (their vendored
+#   transformers/src/transformers/generation_utils.py: BeamHypotheses.add and is_done, :1055-1081;
+#   _generate_beam_search, :797-820 and :852-873): the whole decoder sequence, the prompt included
+#   (x and the separator for a decoder-only model, the start token for an encoder-decoder), the
+#   eos not; a row is done once it has K finished hypotheses and its best candidate scored at the
+#   current length is no better than the worst; at the length limit the live beams join the
+#   finished ones. Checked against a transcription of that code in tests/test_decode.py.
+# - "new-tokens": as transformers does since 2023 (transformers 5 `_beam_search`, checked token
+#   for token by tests/test_decode.py): generated tokens only, the eos included.
+# Both with early_stopping=False, the 2021 default.
+HYP_LENGTHS = ("sequence", "new-tokens")
+
+
 def newline_ids(tokenizer) -> list[int]:
     """The tokens that are one or two newlines: what the authors' table-to-text decoding bans
     (`bad_words_ids = [[628], [198]]` in gpt2/run_generation.py: GPT-2's "\n\n" and "\n")."""
@@ -44,17 +51,24 @@ def newline_ids(tokenizer) -> list[int]:
 
 @torch.no_grad()
 def beam_search(runner, batch, beam=5, length_penalty=1.0, max_new_tokens=64, eos_id=2, banned=None,
-                min_new_tokens=0):
+                min_new_tokens=0, hyp_length="sequence"):
     """Best hypothesis per row of `batch` (token ids, without eos). `runner` has `prefill`/`step`.
 
-    Scores are summed log-probs; a finished hypothesis scores sum / length ** length_penalty.
+    Scores are summed log-probs; a finished hypothesis scores sum / length ** length_penalty, its
+    length counted as `hyp_length` says (see HYP_LENGTHS above).
     `beam=1` is greedy decoding. The B rows become B*K cache rows (row-major: row b, beam k).
     `banned` token ids are never generated (HF's bad_words_ids for single tokens); eos is not generated
     before `min_new_tokens` tokens (HF's min_length, counted in new tokens).
     """
+    if hyp_length not in HYP_LENGTHS:
+        raise ValueError(f"hyp_length must be one of {HYP_LENGTHS}, not {hyp_length!r}")
+    whole = hyp_length == "sequence"
     logits, state = runner.prefill(batch)
     B, V, K, T = logits.shape[0], logits.shape[1], beam, max_new_tokens
     dev = logits.device
+    # the prompt's length: a decoder-only row's own tokens (collate gives only those `source_len`), else the start token
+    prompt = batch["attention_mask"].sum(1).to(dev) if "source_len" in batch else torch.ones(B, device=dev)
+    prompt = prompt.float() if whole else torch.zeros(B, device=dev)
     rows = torch.arange(B, device=dev)
     state.select(rows.repeat_interleave(K))
     logits = logits.repeat_interleave(K, dim=0)
@@ -73,6 +87,16 @@ def beam_search(runner, batch, beam=5, length_penalty=1.0, max_new_tokens=64, eo
         ids = fin_seq[b, 0, : fin_len[b, 0]].tolist()
         out[row_of[b]] = ids[:-1] if ids and ids[-1] == eos_id else ids
 
+    def finish(new, cand):
+        """Merge candidate hypotheses (scores `new`, -inf for none; tokens `cand`) into the K best finished."""
+        nonlocal fin_score, fin_seq, fin_len
+        merged = torch.cat([fin_score, new], dim=1).topk(K)
+        fin_score = merged.values
+        padded = torch.nn.functional.pad(cand, (0, T - cand.shape[2]), value=eos_id)
+        fin_seq = torch.cat([fin_seq, padded], dim=1).gather(1, merged.indices[..., None].expand(-1, -1, T))
+        fin_len = torch.cat([fin_len, torch.full_like(new, cand.shape[2], dtype=torch.long)], dim=1).gather(
+            1, merged.indices)
+
     for t in range(T):
         # Bans apply to the log-probs, not renormalized after (as HF's logits processors in beam search do)
         logp = torch.log_softmax(logits.float(), dim=-1)
@@ -85,23 +109,24 @@ def beam_search(runner, batch, beam=5, length_penalty=1.0, max_new_tokens=64, eo
         score, idx = logp.view(B, K * V).topk(2 * K)
         src, tok = idx // V, idx % V
         cand = torch.cat([seqs.gather(1, src[..., None].expand(-1, -1, t)), tok[..., None]], dim=2)
-        ends = (tok == eos_id) | (t + 1 == T)
-        # finished: candidates that end, ranked in the top K, in rows still open
-        new = torch.where(ends & top_k & open_[:, None], score / (t + 1) ** length_penalty, -float("inf"))
-        merged = torch.cat([fin_score, new], dim=1).topk(K)
-        fin_score = merged.values
-        padded = torch.nn.functional.pad(cand, (0, T - t - 1), value=eos_id)
-        fin_seq = torch.cat([fin_seq, padded], dim=1).gather(1, merged.indices[..., None].expand(-1, -1, T))
-        fin_len = torch.cat([fin_len, torch.full_like(new, t + 1, dtype=torch.long)], dim=1).gather(
-            1, merged.indices)
+        last = t + 1 == T
+        ends = (tok == eos_id) | (last and not whole)
+        # finished: candidates that end, ranked in the top K, in rows still open; "sequence" counts
+        # the prompt and the t tokens before the eos, "new-tokens" the t + 1 new ones
+        length = prompt[:, None] + (t if whole else t + 1)
+        finish(torch.where(ends & top_k & open_[:, None], score / length ** length_penalty, -float("inf")), cand)
         # live beams: the best K candidates that did not end
         keep = (score - 1e9 * ends.float()).topk(K)
         live, keep = keep.values, keep.indices
         seqs = cand.gather(1, keep[..., None].expand(-1, -1, t + 1))
-        # a row closes when its K finished hypotheses all beat its best live beam at this length
+        # a row closes when its K finished hypotheses all beat its best live beam ("sequence": its best
+        # candidate, ended or not) scored at the current length
         full = torch.isfinite(fin_score).all(dim=1)
-        open_ &= ~(full & (live[:, 0] / (t + 1) ** length_penalty <= fin_score[:, -1]))
-        if t + 1 == T or not open_.any():
+        best = score[:, 0] / (prompt + t) ** length_penalty if whole else live[:, 0] / (t + 1) ** length_penalty
+        open_ &= ~(full & (best <= fin_score[:, -1]))
+        if last and whole:  # at the length limit the open rows' live beams are hypotheses too, all T tokens
+            finish(torch.where(open_[:, None], live / (prompt[:, None] + T) ** length_penalty, -float("inf")), seqs)
+        if last or not open_.any():
             break
         beams = src.gather(1, keep) + rows[:, None] * K  # the cache row each new beam continues
         if not open_.all():  # closed rows are final: emit them and stop running the model on them
@@ -109,8 +134,8 @@ def beam_search(runner, batch, beam=5, length_penalty=1.0, max_new_tokens=64, eo
                 emit(b)
             kept = open_.nonzero()[:, 0]
             row_of = [row_of[b] for b in kept.tolist()]
-            beams, live, seqs, fin_score, fin_seq, fin_len = (
-                x.index_select(0, kept) for x in (beams, live, seqs, fin_score, fin_seq, fin_len))
+            beams, live, seqs, fin_score, fin_seq, fin_len, prompt = (
+                x.index_select(0, kept) for x in (beams, live, seqs, fin_score, fin_seq, fin_len, prompt))
             B, open_, rows = len(kept), open_[kept], torch.arange(len(kept), device=dev)
         state.select(beams.view(-1))
         logits = runner.step(state, seqs[:, :, -1].reshape(-1))
@@ -121,11 +146,12 @@ def beam_search(runner, batch, beam=5, length_penalty=1.0, max_new_tokens=64, eo
 
 # ----- the core: Method objects in, text out -----
 def decode(methods, sources, routes=None, beam=5, length_penalty=1.0, max_new_tokens=64, batch_size=25,
-           limits=Limits(), progress=True, ban_newlines=False, min_new_tokens=0):
+           limits=Limits(), progress=True, ban_newlines=False, min_new_tokens=0, hyp_length="sequence"):
     """One output string per source, in order. `methods` is a list of Methods; `routes[i]` indexes it
     (all rows use methods[0] when `routes` is None). Several methods share batches (see `Mixed`).
     `ban_newlines`: never generate a newline token (`newline_ids`; the paper's table-to-text decoding);
-    `min_new_tokens`: no end of sequence before that many tokens (the authors' XSum decoding)."""
+    `min_new_tokens`: no end of sequence before that many tokens (the authors' XSum decoding);
+    `hyp_length`: how the length penalty counts a hypothesis (HYP_LENGTHS)."""
     if len(methods) > 1 and (routes is None or len(routes) != len(sources)):
         raise ValueError("decode: several methods need one route per source")
     first = methods[0]
@@ -146,7 +172,7 @@ def decode(methods, sources, routes=None, beam=5, length_penalty=1.0, max_new_to
             if mixed is not None:
                 mixed.route, runner = torch.tensor([routes[i] for i in idx], device=device), mixed
             hyps = beam_search(runner, batch, beam, length_penalty, max_new_tokens, tok.eos_token_id, banned,
-                               min_new_tokens)
+                               min_new_tokens, hyp_length)
             for i, ids in zip(idx, hyps):
                 out[i] = " ".join(tok.decode(ids, skip_special_tokens=True).splitlines()).strip()
             bar.update(len(idx))
@@ -164,6 +190,10 @@ def add_arguments(p):
     p.add_argument("--out", required=True, help="hypotheses, one line per input line, in order")
     p.add_argument("--beam", type=int, default=5, help="beam size (1 = greedy)")
     p.add_argument("--length-penalty", type=float, default=1.0, help="score = sum log-prob / length ** this")
+    p.add_argument("--hyp-length", default="sequence", choices=HYP_LENGTHS,
+                   help="the length that --length-penalty divides by: sequence = prompt and new tokens without eos "
+                   "(the 2021 transformers of the authors' code), new-tokens = new tokens with eos (transformers "
+                   "since 2023)")
     p.add_argument("--max-new-tokens", type=int, default=64)
     p.add_argument("--min-new-tokens", type=int, default=0, help="no end of sequence before this many tokens")
     p.add_argument("--batch-size", type=int, default=25, help="input rows per batch (each times --beam); 25 measured "
@@ -236,6 +266,6 @@ def run(args):
     hyps = decode(methods, sources, routes, beam=args.beam, length_penalty=args.length_penalty,
                   max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
                   limits=Limits(max_source_len=args.max_source_len), ban_newlines=args.ban_newlines,
-                  min_new_tokens=args.min_new_tokens)
+                  min_new_tokens=args.min_new_tokens, hyp_length=args.hyp_length)
     with atomic_open(args.out) as f:
         f.writelines(h + "\n" for h in hyps)

@@ -43,7 +43,8 @@ def train_cmd(model, base, mcfg, hp, train_file, out, seed, prefix_len, init_tex
 def decode_cmd(model, method_dir, test_input, hyp, dp):
     a = ["prefixtune", "decode", "--model", model, "--method-dir", method_dir, "--input", test_input, "--out", hyp,
          "--beam", str(dp["beam"]), "--length-penalty", _num(dp["length_penalty"]),
-         "--max-new-tokens", str(dp["max_new_tokens"]), "--batch-size", str(dp["batch_size"])]
+         "--hyp-length", dp["hyp_length"], "--max-new-tokens", str(dp["max_new_tokens"]),
+         "--batch-size", str(dp["batch_size"])]
     if dp.get("max_source_len"):
         a += ["--max-source-len", str(dp["max_source_len"])]
     if dp.get("min_new_tokens"):
@@ -102,5 +103,6 @@ def settings(base, mcfg, hp, dp, init_text, dev_file, limit) -> dict:
             "dtype": hp["dtype"],
             "init_text": init_text, "dev": dev_file, "eval_every": hp.get("eval_every") if dev_file else None,
             "patience": hp.get("patience") if dev_file else None, "test_limit": limit, "beam": dp["beam"],
-            "length_penalty": dp["length_penalty"], "max_new_tokens": dp["max_new_tokens"],
+            "length_penalty": dp["length_penalty"], "hyp_length": dp["hyp_length"],
+            "max_new_tokens": dp["max_new_tokens"],
             "min_new_tokens": dp.get("min_new_tokens", 0), "ban_newlines": bool(dp.get("ban_newlines"))}

@@ -49,7 +49,8 @@ def _param_key(rid):
     return stage_name("run", rid)
 
 
-DECODE_KEYS = ("beam", "length_penalty", "max_new_tokens", "min_new_tokens", "ban_newlines", "test_limit")
+DECODE_KEYS = ("beam", "length_penalty", "hyp_length", "max_new_tokens", "min_new_tokens", "ban_newlines",
+               "test_limit")
 
 
 def run_params(grid: Grid) -> dict:
