@@ -49,14 +49,14 @@ def assert_untouched(repo: Path, before: dict):
     assert not changed, f"running the tiny preset changed committed files: {changed[:10]}"
 
 
-def env():
-    return dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-                PREFIXTUNE_DATA_MIRROR=str(MIRROR), PYTHONUNBUFFERED="1")
+def env(**extra):
+    return {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+            "PREFIXTUNE_DATA_MIRROR": str(MIRROR), "PYTHONUNBUFFERED": "1", **extra}
 
 
-def sh(args, cwd, timeout=600, check=True):
+def sh(args, cwd, timeout=600, check=True, **extra_env):
     t0 = time.perf_counter()
-    p = subprocess.run(args, cwd=cwd, env=env(), capture_output=True, text=True, timeout=timeout)
+    p = subprocess.run(args, cwd=cwd, env=env(**extra_env), capture_output=True, text=True, timeout=timeout)
     out = p.stdout + p.stderr
     print(f"$ {' '.join(map(str, args))}  ({time.perf_counter() - t0:.1f} s)\n{out[-3000:]}")
     if check and p.returncode != 0:
@@ -309,3 +309,67 @@ def test_user_dataset_through_both_engines(tmp_path):
     with open(repo / "mydata" / "train.jsonl", "a") as f:
         f.write('{"source": "name[Mo] color[red]", "target": "Mo likes red."}\n')
     assert "linearize_toy" in sh([str(BIN / "dvc"), "status", "pipelines/toy/dvc.yaml"], repo)
+
+
+COLORS_MODULE = '''"""A released dataset of our own (tests): `{split}.tsv` lines `name<TAB>color<TAB>ref|ref`."""
+
+from pathlib import Path
+
+from ..errors import InputError, where
+from .common import Item
+
+DATASET = "colors"
+
+
+def read(path, split):
+    for line, text in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        fields = text.split("\\t")
+        if len(fields) != 3:
+            raise InputError(f"{where(path, line)}: expected name, color, references")
+        yield Item(f"{split}-{line - 1}", f"name : {fields[0]} | color : {fields[1]}", fields[2].split("|"))
+
+
+def build(raw, w, args):
+    items = {split: list(read(Path(raw, f"{split}.tsv"), split)) for split in ("train", "dev", "test")}
+    w.train("train.jsonl", items["train"])
+    w.eval("dev", items["dev"])
+    w.eval("test", items["test"])
+    w.lowdata(items["train"], args)
+'''
+
+
+def test_a_dataset_module_is_the_only_code_a_new_dataset_needs(tmp_path):
+    """A new released dataset: one module in src/prefixtune/data (its reader and build) and a params.yaml entry.
+    Nothing else names it: `prefixtune download` copies it from the mirror folder of its name, linearize runs its
+    module, the tiny grid trains, decodes and scores it (Snakemake), and its module is a code dependency of
+    linearize (editing it re-runs linearize, not download)."""
+    repo = copy_repo(tmp_path / "repo")
+    (repo / "src/prefixtune/data/colors.py").write_text(COLORS_MODULE)
+    mirror = tmp_path / "mirror" / "colors"
+    mirror.mkdir(parents=True)
+    for split, rows in TOY.items():
+        (mirror / f"{split}.tsv").write_text("".join(f"{n}\t{c}\t{n} likes {c}.|{n} loves {c}.\n" for n, c in rows))
+    doc = yaml.safe_load((repo / "params.yaml").read_text())
+    tiny = doc["presets"]["tiny"]
+    doc["presets"]["colors"] = {
+        "datasets": {"colors": {"source": "colors", "task": "e2e", "model": "tiny-gpt2", "tests": ["test"]}},
+        "train": tiny["train"], "decode": tiny["decode"], "resources": tiny["resources"],
+        "experiments": {"lowdata": {"table": "lowdata", "datasets": ["colors"], "methods": ["prefix"], "sizes": [4]}},
+    }
+    (repo / "params.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    own = {"PYTHONPATH": str(repo / "src"), "PREFIXTUNE_DATA_MIRROR": str(tmp_path / "mirror")}  # the copy's code
+    sm = [str(BIN / "snakemake"), "--cores", "2", "--config", "preset=colors"]
+    sh(sm, repo, **own)
+    assert sorted(p.name for p in (repo / "data/raw/colors").glob("*.tsv")) == ["dev.tsv", "test.tsv", "train.tsv"]
+    hyps = (repo / "runs/colors/colors/prefix/n4-s0-seed0-p2-random/test.hyp.txt").read_text().splitlines()
+    assert len(hyps) == 4
+    import pandas as pd
+    low = pd.read_csv(repo / "results/colors/tables/lowdata.csv")
+    assert list(low.dataset) == ["colors"] and low["BLEU"].notna().all()
+    with open(repo / "src/prefixtune/data/colors.py", "a") as f:
+        f.write("# changed\n")
+    jobs = sh(sm + ["-n"], repo, **own).split("Job stats:")[-1]
+    assert "linearize_colors" in jobs and "download" not in jobs, jobs
+    bad = sh([str(BIN / "prefixtune"), "download", "--dataset", "colors", "--out", "x"], repo, check=False,
+             PYTHONPATH=str(repo / "src"), PREFIXTUNE_DATA_MIRROR="")
+    assert "colors: no official download in releases.csv" in bad

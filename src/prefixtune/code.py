@@ -8,13 +8,16 @@ in string constants ("prefixtune.methods.prefix:Prefix": a registry that imports
 registry.py (every method's class) count for the module that imports them on demand (`prefixtune.methods`),
 not for registry.py itself, which the grid and the plots read for the methods' traits alone. The CLI
 dispatcher (`cli.py`) is left out: it runs every stage. Data files that a module reads as part of its logic
-(`READS`: the release table of the downloads) count as code.
+(`READS`: the release table of the downloads) count as code, and so do the modules that one finds at run time
+(`FINDS`: linearize runs the dataset modules that prefixtune.data discovers).
 """
 
 import ast
 import re
 from functools import lru_cache
 from pathlib import Path
+
+from .data import MODULES as DATASET_MODULES
 
 PACKAGE = Path(__file__).resolve().parent  # src/prefixtune
 STAGE_MODULES = {"download": "prefixtune.data.download", "linearize": "prefixtune.data.linearize",
@@ -24,6 +27,8 @@ REGISTRY = re.compile(r"prefixtune(\.\w+)+(:\w+)?")  # "prefixtune.methods.prefi
 SKIP = {"prefixtune.cli"}  # dispatches to every stage by name: not a dependency of any one
 ON_DEMAND = {"prefixtune.methods": "prefixtune.registry"}  # module -> the registry whose entries it imports
 READS = {"prefixtune.data.sources": ("data/releases.csv",)}  # module -> package data files it reads (code too)
+# module -> the modules it finds and imports at run time: linearize runs each dataset's module (prefixtune.data)
+FINDS = {"prefixtune.data.linearize": tuple(DATASET_MODULES.values())}
 
 
 def _file(module: str) -> Path | None:
@@ -45,6 +50,8 @@ def _imports(module: str, path: Path) -> set[str]:
     if module in ON_DEMAND:  # the registry's entries are this module's imports
         nodes += [n for n in ast.walk(ast.parse(_file(ON_DEMAND[module]).read_text(encoding="utf-8")))
                   if isinstance(n, ast.Constant)]
+    if module in FINDS:
+        out |= set(FINDS[module])
     for node in nodes:
         if (isinstance(node, ast.Constant) and isinstance(node.value, str) and REGISTRY.fullmatch(node.value)
                 and module != __name__ and module not in ON_DEMAND.values()):  # see the module docstring

@@ -23,7 +23,7 @@ from tqdm import tqdm
 from ..errors import InputError
 from ..files import atomic_dir
 from . import DATASETS
-from .sources import MIRROR_DIRS, SOURCES
+from .sources import SOURCES, TABLE, mirror_dirs
 
 ENV = "PREFIXTUNE_DATA_MIRROR"
 RETRIES = 4
@@ -94,6 +94,9 @@ def fetch(url, path, expected, retries=None):
 
 def download(dataset, dest, notes):
     """Fetch every source with a URL into `dest`."""
+    if not any(s.url for s in SOURCES.get(dataset, [])):
+        raise InputError(f"--dataset {dataset}: no official download in {TABLE.name}; give a local copy with "
+                         f"--mirror or ${ENV}")
     for s in SOURCES[dataset]:
         if s.url is None:
             notes.append(f"{s.path}: no official URL (mirror only); not downloaded")
@@ -108,9 +111,9 @@ def copy_mirror(dataset, mirror, dest, notes):
     mirror = Path(mirror)
     if not mirror.is_dir():
         raise InputError(f"{mirror}: mirror folder does not exist")
-    pins = {s.mirror: s for s in SOURCES[dataset]}
+    pins = {s.mirror: s for s in SOURCES.get(dataset, [])}
     copied = set()
-    for folder, sub in MIRROR_DIRS[dataset]:
+    for folder, sub in mirror_dirs(dataset):
         base = mirror / folder
         if not base.is_dir():
             notes.append(f"{base}: not in the mirror; skipped")
@@ -125,7 +128,7 @@ def copy_mirror(dataset, mirror, dest, notes):
                 check(part, pins[rel].sha256, str(f))
             os.replace(part, target)
             copied.add(rel)
-    for s in SOURCES[dataset]:
+    for s in SOURCES.get(dataset, []):
         if s.mirror not in copied:
             if s.required:
                 raise InputError(f"{mirror / s.mirror}: no such file (required for {dataset})")

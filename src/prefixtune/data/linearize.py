@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from ..errors import InputError
 from ..files import atomic_dir, write_json, write_jsonl
-from . import DATASETS, dart, e2e, jsonl, webnlg, xsum
+from . import DATASETS, jsonl, module
 from .common import Item
 from .splits import lowdata
 
@@ -90,9 +90,6 @@ class Writer:
         self.manifest["notes"].append(text)
 
 
-BUILDERS = {m.DATASET: m.build for m in (e2e, webnlg, dart, xsum)}  # each dataset's module builds its files
-
-
 def run(args):
     out = Path(args.out)
     files = {split: getattr(args, split) for split in jsonl.SPLITS}
@@ -110,7 +107,7 @@ def run(args):
         if not source.is_dir():
             raise InputError(f"{source}: no such folder; run `prefixtune download --dataset {args.dataset} "
                              f"--out {source}`")
-        builder = BUILDERS[args.dataset]
+        builder = module(args.dataset).build  # each dataset's module builds its files
     with atomic_dir(out) as tmp:
         w = Writer(tmp, args.dataset)
         builder(source, w, args)

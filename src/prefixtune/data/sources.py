@@ -4,9 +4,10 @@ The table is data, `releases.csv` beside this file: one row per released file, w
 the file lands under `--out`), `url` (its official download; empty: no official URL, it comes only from a
 mirror), `sha256` (pins the released bytes; empty: not pinnable here, see `note`), `required` (a mirror must
 have it: yes/no) and `note`. `SOURCES[name]` reads it as `Source(path, mirror, url, sha256, required)`, where
-`mirror` is the file's place in a local mirror laid out like `../shared/data`, from `MIRROR_DIRS[name]`: the
+`mirror` is the file's place in a local mirror laid out like `../shared/data`, from `mirror_dirs(name)`: the
 (mirror folder, out sub-folder) pairs copied whole in mirror mode, so files without a row (e.g. the raw XSum
-extracts) come along too.
+extracts) come along too. A dataset with no rows and no MIRROR_DIRS entry (a new dataset module) is copied from
+the mirror folder of its own name.
 
 The pins were computed from the mirror, an unchanged copy of the releases. URL certainty: E2E
 (tuetschek/e2e-dataset) and DART (Yale-LILY/dart, data/v1.1.1) raw GitHub files and the XSum split file are
@@ -37,9 +38,14 @@ class Source:
     required: bool = True
 
 
+def mirror_dirs(dataset: str) -> list[tuple[str, str]]:
+    """The (mirror folder, out sub-folder) pairs of `dataset`: its MIRROR_DIRS entry, else the folder of its name."""
+    return MIRROR_DIRS.get(dataset, [(dataset, "")])
+
+
 def mirror_path(dataset: str, path: str) -> str:
-    """Where `path` (under --out) sits in a mirror: the most specific MIRROR_DIRS pair that holds it."""
-    for folder, sub in sorted(MIRROR_DIRS[dataset], key=lambda pair: -len(pair[1])):
+    """Where `path` (under --out) sits in a mirror: the most specific mirror_dirs pair that holds it."""
+    for folder, sub in sorted(mirror_dirs(dataset), key=lambda pair: -len(pair[1])):
         if not sub:
             return f"{folder}/{path}"
         if path.startswith(sub + "/"):
