@@ -85,6 +85,56 @@ def check_outputs(repo: Path):
     assert len(settings) == 4 and {"lr", "prefix_len", "max_steps", "method"} <= set(settings.columns)
 
 
+def dry_run_jobs(text):
+    """(rule, {input, output, log}, shell command) of each job that `snakemake -n -p` prints."""
+    jobs = []
+    for block in re.split(r"\n\[[^\]\n]+\]\n", text)[1:]:
+        m = re.match(r"(?:local)?rule (\S+):\n", block)
+        if m:
+            fields = {k: v.split(", ") for k, v in re.findall(r"^    (input|output|log): (.*)$", block, re.M)}
+            cmd = re.search(r"^Shell command: (.*)$", block, re.M)
+            jobs.append((m.group(1), fields, cmd.group(1) if cmd else None))
+    return jobs
+
+
+def test_both_engines_run_the_stage_table(tmp_path):
+    """One table of jobs (prefixtune.params.stages) for both engines: on a fresh copy, Snakemake's DAG of the
+    tiny preset has one job per stage with the stage's outputs, inputs (its data and code; a file inside a
+    method folder is the folder), log and command; DVC's rendered pipeline has the same stages, commands,
+    dependencies and outputs."""
+    from prefixtune import params as P
+
+    repo = copy_repo(tmp_path / "repo")
+    stages = P.stage_table(P.build(repo / "params.yaml", {"preset": "tiny"}))
+    jobs = [j for j in dry_run_jobs(sh([str(BIN / "snakemake"), "-n", "-p", "--config", "preset=tiny"], repo))
+            if j[0] != "all"]
+    assert len(jobs) == len(stages) and {s.kind for s in stages} >= {"download", "linearize", "testset", "train"}
+    method_dirs = {o for s in stages if s.kind == "train" for o in s.outs}
+    by_outputs = {frozenset(fields["output"]): (rule, fields, cmd) for rule, fields, cmd in jobs}
+    for s in stages:
+        rule, fields, cmd = by_outputs[frozenset(s.outs)]
+        assert rule.startswith(s.kind), (rule, s)
+        deps = {os.path.dirname(d) if os.path.dirname(d) in method_dirs else d for d in s.deps}
+        assert set(fields.get("input", [])) == deps | set(s.code), s
+        assert fields["log"] == [s.log] and cmd.lstrip("(").startswith(s.cmd), (cmd, s.cmd)
+
+    sh([str(BIN / "prefixtune"), "params", "render", "tiny"], repo)
+    dvc = yaml.safe_load((repo / "pipelines/tiny/dvc.yaml").read_text())["stages"]
+    ok = "runs/tiny/grid.ok"
+    rendered = [s for s in stages if s.kind != "download"]  # downloads: pipelines/downloads/dvc.yaml, shared
+    assert set(dvc) == {"grid"} | {P.stage_name(s.kind, s.key) if s.key else s.kind for s in rendered}
+    for s in rendered:
+        d = dvc[P.stage_name(s.kind, s.key) if s.key else s.kind]
+        outs = [o if isinstance(o, str) else next(iter(o)) for o in d.get("outs", []) + d.get("metrics", [])]
+        assert d["cmd"] == s.cmd and d["deps"] == [*([ok] if s.kind == "linearize" else []), *s.deps, *s.code]
+        assert sorted(outs) == sorted(s.outs), s
+    downloads = yaml.safe_load((repo / "pipelines/downloads/dvc.yaml").read_text())["stages"]
+    for s in stages:
+        if s.kind == "download":
+            d = downloads[P.stage_name("download", s.key)]
+            assert (d["cmd"], d["deps"], d["outs"]) == (s.cmd, [*s.deps, *s.code], list(s.outs))
+
+
 def test_snakemake_end_to_end(tmp_path):
     repo = copy_repo(tmp_path / "repo")
     before = snapshot(repo)

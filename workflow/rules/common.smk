@@ -1,4 +1,5 @@
 # The grid of params.yaml's preset (+ --config/--configfile) and the helpers the rules use.
+import posixpath
 import re
 import shlex
 import sys
@@ -14,9 +15,14 @@ validate(config, "../schemas/params.schema.yaml")
 GRID = P.build("params.yaml", overlay=config)
 PRESET = GRID.preset
 RUNS = GRID.runs
-TESTS = {f"{rid}/{test}": t for rid, r in RUNS.items() for test, t in r.tests.items()}
 RESULTS = GRID.results
 LOGS = f"logs/{PRESET}"
+
+# Every job's command, inputs, outputs and log: the stage table that dvc.yaml is rendered from too
+# (prefixtune.params.stages). A rule takes its command and inputs from it (and its outputs, where it has no
+# wildcards); its output patterns are checked against it by tests/test_pipeline.py.
+STAGES = {(s.kind, s.key): s for s in P.stage_table(GRID, overlay=config)}
+METHOD_DIRS = {r.method_dir for r in RUNS.values()}
 
 # Shell commands call `prefixtune` from the environment that runs Snakemake.
 shell.prefix(f"set -euo pipefail; PATH={shlex.quote(str(Path(sys.executable).parent))}:$PATH; ")
@@ -40,6 +46,28 @@ def resources(rule):
     return out
 
 
-def test_data(wc, key):
-    """A test set's inputs or references: a slice file (testset rule) or a linearize output."""
-    return TESTS[f"{wc.run}/{wc.test}"][key]
+def stage(kind, key=""):
+    return STAGES[kind, key]
+
+
+def inputs(s):
+    """A stage's inputs as Snakemake tracks them: a file inside a run's method folder is the folder (a
+    directory output is tracked whole), once."""
+    out = []
+    for d in s.deps:
+        d = posixpath.dirname(d) if posixpath.dirname(d) in METHOD_DIRS else d
+        if d not in out:
+            out.append(d)
+    return out
+
+
+CAPTIONS = {"runs": ("runs", "Tables"), "settings": ("settings", "Settings"), "curves": None}
+
+
+def reported(path):
+    """A table with its report caption (the tables and the settings), or the bare path."""
+    name = Path(path).stem
+    if path.endswith(".json") or CAPTIONS.get(name, ("table", "Tables")) is None:
+        return path
+    caption, category = CAPTIONS.get(name, ("table", "Tables"))
+    return report(path, caption=f"../report/{caption}.rst", category=category, labels={"table": name})

@@ -1,15 +1,15 @@
 # decode: beam search on one test set -> runs/<preset>/<run id>/<test>.hyp.txt
+# Command and inputs: the stage table (common.smk).
 rule decode:
     input:
-        method=f"runs/{PRESET}/{{run}}/method",
-        data=lambda wc: test_data(wc, "input"),
-        code=P.code_deps("decode"),  # the project files it runs: editing one re-runs it
+        lambda wc: inputs(stage("decode", f"{wc.run}/{wc.test}")),
+        code=lambda wc: stage("decode", f"{wc.run}/{wc.test}").code,  # editing one re-runs it
     output:
         f"runs/{PRESET}/{{run}}/{{test}}.hyp.txt",
     log:
         f"{LOGS}/decode/{{run}}/{{test}}.log",
     params:
-        cmd=lambda wc: TESTS[f"{wc.run}/{wc.test}"]["decode_cmd"],
+        cmd=lambda wc: stage("decode", f"{wc.run}/{wc.test}").cmd,
     threads: threads("decode")
     resources:
         **resources("decode"),

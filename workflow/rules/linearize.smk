@@ -1,21 +1,21 @@
 # linearize: source/target JSONL, reference files and the low-data subsamples of one source (a downloaded
 # release, or a user's own JSONL files named in params.yaml) -> data/<preset>/<source>/. One rule per source,
 # whose outputs are the files the grid reads from it (it may write more), so that a train, decode or testset
-# job depends on its own files, not on the whole folder.
-for _source, _cmd in GRID.linearize.items():
+# job depends on its own files, not on the whole folder. Everything from the stage table (common.smk).
+for _s in [s for s in STAGES.values() if s.kind == "linearize"]:
 
     rule:
         name:
-            f"linearize_{re.sub(r'[^A-Za-z0-9_]', '_', _source)}"
+            f"linearize_{re.sub(r'[^A-Za-z0-9_]', '_', _s.key)}"
         input:
-            GRID.linearize_deps[_source],
-            code=P.code_deps("linearize"),  # the project files it runs: editing one re-runs it
+            inputs(_s),
+            code=_s.code,  # the project files it runs: editing one re-runs it
         output:
-            GRID.data_files(_source),
+            _s.outs,
         log:
-            f"{LOGS}/linearize/{_source}.log",
+            _s.log,
         params:
-            cmd=_cmd,
+            cmd=_s.cmd,
         threads: threads("linearize")
         resources:
             **resources("linearize"),

@@ -1,15 +1,15 @@
 # score: the task's official metrics -> runs/<preset>/<run id>/<test>.scores.json
+# Command and inputs: the stage table (common.smk).
 rule score:
     input:
-        hyp=f"runs/{PRESET}/{{run}}/{{test}}.hyp.txt",
-        refs=lambda wc: test_data(wc, "refs"),
-        code=P.code_deps("score"),  # the project files it runs: editing one re-runs it
+        lambda wc: inputs(stage("score", f"{wc.run}/{wc.test}")),
+        code=lambda wc: stage("score", f"{wc.run}/{wc.test}").code,  # editing one re-runs it
     output:
         f"runs/{PRESET}/{{run}}/{{test}}.scores.json",
     log:
         f"{LOGS}/score/{{run}}/{{test}}.log",
     params:
-        cmd=lambda wc: TESTS[f"{wc.run}/{wc.test}"]["score_cmd"],
+        cmd=lambda wc: stage("score", f"{wc.run}/{wc.test}").cmd,
     threads: threads("score")
     resources:
         **resources("score"),

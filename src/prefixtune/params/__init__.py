@@ -7,7 +7,8 @@ params.yaml has three top-level keys:
 
 schema.py checks it against workflow/schemas/params.schema.yaml (names, types, ranges; errors name the
 line); grid.py expands one preset into its runs, their files and their command lines (commands.py);
-dvc.py renders the DVC pipelines. The Snakefile calls `build`.
+stages.py lists every job of the DAG (command, inputs, outputs, log): the one table that dvc.py renders
+into the DVC pipelines and that the Snakefile's rules read (`build`, then `stage_table`).
 
 Commands (`prefixtune params ...`):
   show [--preset P] [--json]  the effective settings and the runs (--json: one object per run)
@@ -28,6 +29,7 @@ from ..errors import InputError
 from .dvc import check, render, stage_name  # noqa: F401
 from .grid import PREFIX_METHODS, TABLES, Grid, Run, expand, expected_plots, parse_run_id, run_id, run_record, varying  # noqa: F401
 from .schema import PARAMS, load, load_doc, merge, resolve, resources  # noqa: F401
+from .stages import Stage, table as stage_table  # noqa: F401 (the Snakefile's rules read the stage table)
 
 
 def build(path=PARAMS, overlay=None) -> Grid:

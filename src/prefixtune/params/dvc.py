@@ -24,8 +24,9 @@ import yaml
 
 from ..code import code_deps
 from ..errors import InputError
-from .grid import TABLES, Grid, expand, lowdata_methods
-from .schema import PARAMS, SCHEMA, load_doc, preset_settings, resolve
+from .grid import Grid, expand, lowdata_methods
+from .schema import PARAMS, SCHEMA, check_doc, load_doc, preset_settings
+from .stages import metrics, table
 
 DOWNLOADS = "pipelines/downloads/dvc.yaml"
 HEAD = ("# GENERATED from params.yaml by `prefixtune params render`: do not edit.\n"
@@ -66,46 +67,29 @@ def run_params(grid: Grid) -> dict:
 
 
 def preset_stages(grid: Grid, default) -> dict:
-    p, res = grid.preset, grid.results
-    ok, params_file = f"runs/{p}/grid.ok", runs_file(p, default)
+    """The preset's stage table (stages.py) as DVC stages, with what only DVC needs (see stages.py)."""
+    ok, params_file = f"runs/{grid.preset}/grid.ok", runs_file(grid.preset, default)
     st = {"grid": {"cmd": f"prefixtune params check --out {ok}", "deps": [*code_deps("params"), SCHEMA],
                    "params": [{"params.yaml": None}], "outs": [{ok: {"cache": False}}]}}
     # Code is a dependency: each stage lists the files it runs (code.code_deps), so that `dvc status` names
     # exactly the stages an edit reaches. (A digest stage per kind would shorten the files, but DVC reports
     # only the digest stage as changed until it re-runs: the stages behind it look up to date.)
-    code = {kind: code_deps(kind) for kind in ("linearize", "train", "decode", "score", "aggregate", "plot")}
-    for source, cmd in grid.linearize.items():
-        st[stage_name("linearize", source)] = {"cmd": cmd, "deps": [ok, *grid.linearize_deps[source],
-                                                                    *code["linearize"]],
-                                               "outs": [grid.data(source)]}
-    for slug, t in grid.testsets.items():
-        # Single files inside data/<preset>/<source>: DVC hashes them one by one, so widening the grid (more
-        # subsamples written by linearize) re-runs only what reads a changed file.
-        st[stage_name("testset", slug)] = {"cmd": t["cmd"], "deps": [t["src_input"], t["src_refs"]],
-                                           "outs": [t["input"], t["refs"]]}
-    for rid, r in grid.runs.items():
-        own = {part: [{params_file: [f"runs.{_param_key(rid)}.{part}"]}] for part in ("train", "decode")}
-        st[stage_name("train", rid)] = {"cmd": r.train_cmd, "params": own["train"],
-                                        "deps": [r.train_file, *([r.dev_file] if r.dev_file else []), *code["train"]],
-                                        "outs": [{r.method_dir: {"cache": False}}]}
-        for test, t in r.tests.items():
-            key = f"{rid}/{test}"
-            st[stage_name("decode", key)] = {"cmd": t["decode_cmd"], "params": own["decode"],
-                                             "deps": [r.method_dir, t["input"], *code["decode"]],
-                                             "outs": [{t["hyp"]: {"cache": False}}]}
-            st[stage_name("score", key)] = {"cmd": t["score_cmd"], "deps": [t["hyp"], t["refs"], *code["score"]],
-                                            "metrics": [{t["scores"]: {"cache": False}}]}
-    st["aggregate"] = {"cmd": f"prefixtune aggregate --params params.yaml --preset {p} --runs runs/{p} "
-                              f"--tables {res}/tables --metrics {res}/metrics",
-                       "deps": [*code["aggregate"], *grid.scores(),
-                                *(f"{r.method_dir}/method.json" for r in grid.runs.values()),
-                                *(f"{r.method_dir}/log.jsonl" for r in grid.runs.values()  # curves.csv
-                                  if "lowdata" in r.tables)],
-                       "params": [{"params.yaml": None}],
-                       "outs": [{f"{res}/tables": {"cache": False}}],
-                       "metrics": [{f"{res}/metrics/{t}.json": {"cache": False}} for t in TABLES]}
-    st["plot"] = {"cmd": f"prefixtune plot --tables {res}/tables --out {res}/plots",
-                  "deps": [*code["plot"], f"{res}/tables"], "outs": [{f"{res}/plots": {"cache": False}}]}
+    measured = set(metrics(grid))
+    for s in table(grid):
+        if s.kind == "download":
+            continue  # pipelines/downloads/dvc.yaml: shared by every preset
+        d = {"cmd": s.cmd}
+        if s.kind in ("train", "decode"):
+            rid = s.key if s.kind == "train" else s.key.rsplit("/", 1)[0]
+            d["params"] = [{params_file: [f"runs.{_param_key(rid)}.{s.kind}"]}]
+        d["deps"] = [*([ok] if s.kind == "linearize" else []), *s.deps, *s.code]
+        cached = s.kind in ("linearize", "testset")  # data; runs and results are git's (see the docstring)
+        outs = [o for o in s.outs if s.kind != "score" and o not in measured]
+        if outs:
+            d["outs"] = [o if cached else {o: {"cache": False}} for o in outs]
+        if len(outs) < len(s.outs):
+            d["metrics"] = [{o: {"cache": False}} for o in s.outs if o not in outs]
+        st[stage_name(s.kind, s.key) if s.key else s.kind] = d
     return st
 
 
@@ -147,7 +131,7 @@ def render_all(path=PARAMS, presets=()) -> dict:
     """Every generated file: repository path -> its text (deterministic): the default preset's pipeline, the
     shared downloads, and the pipelines of `presets` and of every preset rendered before."""
     doc = load_doc(path)
-    resolve(doc, where=Path(path))  # checks every preset
+    check_doc(doc, Path(path))  # the schema; each preset's own checks run below, as it is expanded
     root, default, names = Path(path).resolve().parent, doc.get("preset", "cpu"), list(doc.get("presets") or {})
     for name in presets:
         if name not in names:
@@ -156,19 +140,19 @@ def render_all(path=PARAMS, presets=()) -> dict:
     files, downloads = {}, {}
     for name in names:  # downloads of every preset: shared, so one file names them all
         grid = expand(preset_settings(doc, name, Path(path)), where=Path(path))
-        for source, cmd in grid.downloads.items():
-            if downloads.setdefault(source, cmd) != cmd:
-                raise InputError(f"{path}: presets download '{source}' differently ({downloads[source]!r} vs "
-                                 f"{cmd!r}): data.mirror must be the same in every preset (downloads are shared)")
+        for s in table(grid):
+            if s.kind == "download" and downloads.setdefault(s.key, s).cmd != s.cmd:
+                raise InputError(f"{path}: presets download '{s.key}' differently ({downloads[s.key].cmd!r} vs "
+                                 f"{s.cmd!r}): data.mirror must be the same in every preset (downloads are shared)")
         if name in wanted:
             wdir = None if name == default else "../.."
             files[pipeline_file(name, default)] = _dump(preset_stages(grid, default), wdir,
                                                         [*grid.plots, *csv_plots(grid)])
             files[runs_file(name, default)] = ("# GENERATED by `prefixtune params render`: each run's resolved "
                                                "settings (DVC params of its stages).\n" + _yaml(run_params(grid)))
-    code = code_deps("download")
-    files[DOWNLOADS] = _dump({stage_name("download", s): {"cmd": cmd, "deps": code, "outs": [f"data/raw/{s}"]}
-                              for s, cmd in sorted(downloads.items())}, "../..")
+    files[DOWNLOADS] = _dump({stage_name("download", k): {"cmd": s.cmd, "deps": [*s.deps, *s.code],
+                                                          "outs": list(s.outs)}
+                              for k, s in sorted(downloads.items())}, "../..")
     return files
 
 
