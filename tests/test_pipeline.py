@@ -122,16 +122,16 @@ def test_both_engines_run_the_stage_table(tmp_path):
     dvc = yaml.safe_load((repo / "pipelines/tiny/dvc.yaml").read_text())["stages"]
     ok = "runs/tiny/grid.ok"
     rendered = [s for s in stages if s.kind != "download"]  # downloads: pipelines/downloads/dvc.yaml, shared
-    assert set(dvc) == {"grid"} | {P.stage_name(s.kind, s.key) if s.key else s.kind for s in rendered}
+    assert set(dvc) == {"grid"} | {s.name for s in rendered}
     for s in rendered:
-        d = dvc[P.stage_name(s.kind, s.key) if s.key else s.kind]
+        d = dvc[s.name]
         outs = [o if isinstance(o, str) else next(iter(o)) for o in d.get("outs", []) + d.get("metrics", [])]
         assert d["cmd"] == s.cmd and d["deps"] == [*([ok] if s.kind == "linearize" else []), *s.deps, *s.code]
         assert sorted(outs) == sorted(s.outs), s
     downloads = yaml.safe_load((repo / "pipelines/downloads/dvc.yaml").read_text())["stages"]
     for s in stages:
         if s.kind == "download":
-            d = downloads[P.stage_name("download", s.key)]
+            d = downloads[s.name]
             assert (d["cmd"], d["deps"], d["outs"]) == (s.cmd, [*s.deps, *s.code], list(s.outs))
 
 

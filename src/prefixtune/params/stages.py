@@ -16,6 +16,7 @@ What only one engine needs stays in that engine's wiring:
 """
 
 import json
+import re
 import shlex
 from dataclasses import dataclass
 
@@ -23,6 +24,10 @@ from ..code import code_deps
 from .grid import TABLES, Grid
 
 KINDS = ("download", "linearize", "testset", "train", "decode", "score", "aggregate", "plot")
+
+
+def stage_name(kind, key):
+    return f"{kind}_" + re.sub(r"[^A-Za-z0-9_\-]", "_", key.replace("/", "_"))
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,11 @@ class Stage:
     outs: tuple  # the files (or folders) it writes
     log: str
     code: tuple = ()  # the project files it runs (code.code_deps): editing one re-runs it
+
+    @property
+    def name(self) -> str:
+        """Its DVC stage name: e.g. train_e2e_prefix_n50-s0-seed0; aggregate, plot."""
+        return stage_name(self.kind, self.key) if self.key else self.kind
 
 
 def aggregate_cmd(grid: Grid, overlay: dict | None = None) -> str:
