@@ -1,0 +1,66 @@
+"""The benchmark scripts that run elsewhere (bench/gpu-check on a GPU machine): what they run is the grid's."""
+
+import importlib.util
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+from prefixtune import params as P
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _module(name):
+    spec = importlib.util.spec_from_file_location(name, REPO / "bench" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _options(argv):
+    """{option: value or True} of a command line (every option of train/decode takes at most one value)."""
+    out, i = {}, 0
+    while i < len(argv):
+        if argv[i].startswith("--"):
+            takes = i + 1 < len(argv) and not argv[i + 1].startswith("--")
+            out[argv[i]] = argv[i + 1] if takes else True
+            i += 2 if takes else 1
+        else:
+            i += 1
+    return out
+
+
+def test_dtype_check_runs_the_grids_commands_changing_only_output_dtype_and_device(tmp_path):
+    dc = _module("dtype_check")
+    runs = dc.selected_runs("cpu", 100, 0)
+    assert {r.method for r in runs} == {"prefix", "finetune", "adapter-0.1"}
+    grid = P.build(REPO / "params.yaml")
+    for r in runs:
+        (t,) = r.tests.values()
+        for device, dtype in (("cuda", "bfloat16"), ("cpu", "float32")):
+            train, decode = dc.commands(r, dtype, device, tmp_path / "x")
+            assert train[:3] == [sys.executable, "-m", "prefixtune.cli"]
+            ours, theirs = _options(train[3:]), _options(shlex.split(grid.runs[r.id].train_cmd)[1:])
+            assert ours.pop("--out") == str(tmp_path / "x" / "method") and ours.pop("--dtype") == dtype
+            assert ours.pop("--device") == device and theirs.pop("--out") and theirs.pop("--dtype") == "float32"
+            if device == "cuda":  # the preset's CPU threads do not apply off the CPU
+                assert theirs.pop("--threads") == "2"
+            assert ours == theirs
+            ours, theirs = _options(decode[3:]), _options(shlex.split(t["decode_cmd"])[1:])
+            assert ours.pop("--method-dir") == str(tmp_path / "x" / "method") and theirs.pop("--method-dir")
+            assert ours.pop("--out") == str(tmp_path / "x" / "test.hyp.txt") and theirs.pop("--out")
+            assert ours.pop("--dtype") == dtype and ours.pop("--device") == device
+            assert ours == theirs and "--input" in ours and "--ban-newlines" in ours
+
+
+def test_dtype_check_report_without_runs_is_one_line(tmp_path):
+    done = subprocess.run([sys.executable, str(REPO / "bench" / "dtype_check.py"), "report", str(tmp_path)],
+                          capture_output=True, text=True, cwd=REPO)
+    assert done.returncode == 2 and done.stderr.strip().count("\n") == 0
+    assert done.stderr.startswith(f"dtype_check: {tmp_path}: no finished run")
+
+
+def test_gpu_check_usage_is_one_line():
+    done = subprocess.run(["bash", str(REPO / "bench" / "gpu-check"), "nope"], capture_output=True, text=True)
+    assert done.returncode == 2 and done.stderr.strip().startswith("usage: bench/gpu-check")
