@@ -4,11 +4,11 @@ decoded in both dtypes, dev loss and test scores side by side (issue 14: bf16 mu
     python bench/dtype_check.py run --device cuda --out /tmp/dtype          # train + decode (GPU machine)
     python bench/dtype_check.py report /tmp/dtype [--csv results/bench/dtype_check.csv]   # score (needs Java)
 
-`run` takes each run's train and decode commands from the stage table of params.yaml's `--preset` (the
+`run` takes each run's train and decode commands from params.yaml's grid for `--preset` (the
 same settings, data files and test slice as the grid) and changes only the output folder, `--dtype` and
 `--device` (and drops `--threads` off the CPU). bfloat16 here is mixed precision with float32 master copies
 of the trained parameters (`train --dtype`); decoding runs in the dtype the method was trained in. A run
-whose hypotheses exist is skipped, so a killed `run` continues. Files, per method label and dtype:
+with a times.json (written last) is skipped, so a killed `run` continues. Files, per method label and dtype:
     OUT/<method>/<dtype>/method/        train's output (method.json: best_step, best_dev_loss, dev_curve)
     OUT/<method>/<dtype>/test.hyp.txt   decode's output
     OUT/<method>/<dtype>/times.json     wall seconds of train and decode, device, torch version
