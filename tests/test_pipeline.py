@@ -7,6 +7,7 @@ decode, score, aggregate and plot but not train.
 import json
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -52,6 +53,13 @@ def assert_untouched(repo: Path, before: dict):
 def env(**extra):
     return {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
             "PREFIXTUNE_DATA_MIRROR": str(MIRROR), "PYTHONUNBUFFERED": "1", **extra}
+
+
+def child_cpu() -> float:
+    """CPU seconds of this process's finished children (and theirs): what a command cost, whatever else shares
+    the cores (the suite runs in parallel workers)."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
 def sh(args, cwd, timeout=600, check=True, **extra_env):
@@ -143,13 +151,10 @@ def test_snakemake_end_to_end(tmp_path):
     check_outputs(repo)
     assert_untouched(repo, before)
     assert (repo / "logs/tiny/train/e2e/prefix/n4-s0-seed0-p2-random.log").read_text()  # log: per job
-    noops = []
-    for _ in range(2):  # the faster of two: one slow call on a busy machine is not the pipeline's cost
-        t0 = time.perf_counter()
-        again = sh(sm, repo)
-        noops.append(time.perf_counter() - t0)
-        assert "Nothing to be done" in again
-    assert min(noops) < 5, noops
+    t0 = child_cpu()  # CPU seconds, not wall: the suite's other worker shares the cores
+    again = sh(sm, repo)
+    assert "Nothing to be done" in again
+    assert child_cpu() - t0 < 5
     sh(sm + ["--report", "report.html"], repo)
     html = (repo / "report.html").read_text(errors="replace")
     assert "lowdata_e2e" in html and "settings" in html
@@ -219,19 +224,21 @@ def test_dvc_end_to_end(tmp_path):
     assert "Running stage 'pipelines/tiny/dvc.yaml:train_" in first
     check_outputs(repo)
     assert_untouched(repo, before)
-    noops = []
-    for _ in range(2):  # the faster of two: one slow call on a busy machine is not the pipeline's cost
-        t0 = time.perf_counter()
-        again = sh([dvc, "repro", TINY], repo)
-        noops.append(time.perf_counter() - t0)
-        assert "Running stage" not in again and "didn't change" in again
-    # Issue 12 asks for under 5 s; this copy measures 5.1-5.3 s (2.7-2.9 s in a copy with only the pipeline
-    # files), so the target is not met yet: the bound here catches a regression, not the target.
-    assert min(noops) < 8, noops
+    t0 = child_cpu()  # CPU seconds, not wall: the suite's other worker shares the cores
+    again = sh([dvc, "repro", TINY], repo)
+    assert "Running stage" not in again and "didn't change" in again
+    # A regression bound, not issue 12's 5 s wall target (a quiet no-op here: 4-6 s wall, mostly CPU).
+    assert child_cpu() - t0 < 8
 
-    # deterministic outputs: forcing every stage again writes the same bytes, so dvc.lock does not change
+    # deterministic outputs: forcing the stages again writes the same bytes, so dvc.lock does not change. Every
+    # kind of stage, one run of each method (the others run the same code): the two runs' score stages with
+    # everything upstream of them, then aggregate and plot.
     lock = (repo / "pipelines/tiny/dvc.lock").read_bytes()
-    sh([dvc, "repro", "-f", TINY], repo)
+    forced = [f"{TINY}:score_e2e_{run}_test" for run in ("prefix_n4-s0-seed0-p2-random", "finetune_n8-s0-seed0")]
+    out = sh([dvc, "repro", "-f", *forced], repo)
+    assert "Running stage 'pipelines/tiny/dvc.yaml:linearize_e2e'" in out
+    assert "Running stage 'pipelines/tiny/dvc.yaml:train_e2e_finetune_n8-s0-seed0'" in out
+    sh([dvc, "repro", "-f", "-s", f"{TINY}:aggregate", f"{TINY}:plot"], repo)
     assert (repo / "pipelines/tiny/dvc.lock").read_bytes() == lock
     assert json.loads((repo / "runs/tiny/e2e/prefix/n4-s0-seed0-p2-random/method.run.json").read_text())["seconds"] > 0
 
@@ -295,11 +302,12 @@ def test_run_grid_stops_and_continues_without_redoing_finished_runs(tmp_path):
     assert "2 of 4 runs finished and current, 2 to run" in out and "all 4 runs finished" in out
     assert all((d / "test.hyp.txt").stat().st_mtime_ns == t for d, t in kept.items())  # not redone
     check_outputs(repo)
-    # results follow the code: after a change to decoding, no run counts as finished until decoded again
+    # results follow the code: after a change to decoding, no run counts as finished until decoded again (one
+    # run is enough to see it redone: the first in the grid's order, which was among the first two)
     (repo / "src/prefixtune/decode.py").write_text((repo / "src/prefixtune/decode.py").read_text() + "# changed\n")
-    out = sh(grid, repo)
-    assert "0 of 4 runs finished and current, 4 to run" in out and "all 4 runs finished" in out
-    assert all((d / "test.hyp.txt").stat().st_mtime_ns != t for d, t in kept.items())
+    out = sh(grid + ["--max-runs", "1"], repo)
+    assert "0 of 4 runs finished and current, 4 to run" in out and "1 of 4 runs finished; run again" in out
+    assert sum((d / "test.hyp.txt").stat().st_mtime_ns != t for d, t in kept.items()) == 1
 
 
 NAMES = ["Ada", "Bo", "Cy", "Di", "Ed", "Fay", "Gus", "Hal", "Ivy", "Jo", "Kit", "Lu", "Mo", "Ned", "Oz", "Pia"]
@@ -345,9 +353,14 @@ def check_toy(repo: Path):
 
 
 def test_user_dataset_through_both_engines(tmp_path):
+    """A user's dataset (three JSONL files, no code) through DVC end to end; Snakemake's plan of the same grid
+    has the same jobs (its execution of the stage table's commands is test_snakemake_end_to_end's)."""
     repo = toy_repo(tmp_path / "sm")
-    sh([str(BIN / "snakemake"), "--cores", "2", "--config", "preset=toy"], repo)
-    check_toy(repo)
+    jobs = sh([str(BIN / "snakemake"), "-n", "--config", "preset=toy"], repo).split("Job stats:")[-1]
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", jobs, re.M))
+    assert {k: counts.get(k) for k in ("linearize_toy", "train", "decode", "score", "aggregate", "plot")} == {
+        "linearize_toy": "1", "train": "3", "decode": "3", "score": "3", "aggregate": "1", "plot": "1"}, jobs
+    assert "download" not in jobs, jobs
     repo = toy_repo(tmp_path / "dvc")
     sh(["git", "init", "-q"], repo)
     sh([str(BIN / "prefixtune"), "params", "render", "toy"], repo)
