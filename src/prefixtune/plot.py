@@ -102,9 +102,11 @@ def plot_lowdata(df, dataset, path):
     d = main_test(df[(df["dataset"] == dataset) & (df["size"] != "full")])
     ms = metrics_of(d)
     fig, axes = plt.subplots(1, len(ms), figsize=(5.2 * len(ms), 4), squeeze=False)
+    methods = list(dict.fromkeys(d["method"]))
     for ax, m in zip(axes[0], ms):
-        for method, g in d.groupby("method", sort=False):
-            g = g.assign(_x=g["size"].astype(int)).sort_values("_x")
+        for i, (method, g) in enumerate(d.groupby("method", sort=False)):
+            # methods side by side around each size (x is log-scaled), so that their error bars do not overlap
+            g = g.assign(_x=g["size"].astype(int) * 1.04 ** (i - (len(methods) - 1) / 2)).sort_values("_x")
             y, err, ylabel = scaled(g, m)
             color, marker = _style(method)
             ax.errorbar(g["_x"], y, yerr=err, label=method, color=color, marker=marker, capsize=3, linewidth=1.5)
@@ -115,7 +117,9 @@ def plot_lowdata(df, dataset, path):
         ax.set_xlabel("training examples")
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
-        ax.legend(title="method")
+    if ms:  # one legend for the figure, below the panels, where it covers no point
+        fig.legend(*axes[0][0].get_legend_handles_labels(), title="method", loc="upper center",
+                   bbox_to_anchor=(0.5, 0.02), ncol=len(methods), frameon=False)
     n = d["n"].max() if len(d) else 0
     fig.suptitle(f"{dataset}: low-data (mean ± std over {n} run{'s' if n != 1 else ''} per point)")
     _save(fig, path)
