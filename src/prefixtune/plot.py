@@ -128,7 +128,7 @@ def plot_lowdata(df, dataset, path):
         wide = d.assign(size=d["size"].astype(int), _y=y).pivot_table(index="size", columns="method", values="_y",
                                                                        sort=False)
         with atomic_open(path.with_suffix(".csv")) as f:
-            wide[list(dict.fromkeys(d["method"]))].sort_index().to_csv(f, float_format="%.6g")
+            wide[methods].sort_index().to_csv(f, float_format="%.6g")
         print(f"wrote {path.with_suffix('.csv')}")
 
 
