@@ -17,6 +17,10 @@ them); the prefix and adapter tensors stay.
 
 `report` scores each hypothesis file with the run's own score command (the official E2E metrics) and
 writes one CSV row per (method, dtype): best dev loss and step, test BLEU and the other metrics, seconds.
+On the CPU the float32 arm need not be trained again: `run --device cpu --dtypes bfloat16`, then `report
+--float32-from-grid` reads the grid's finished runs as the float32 rows (the same commands but for the output
+folder; their seconds were measured when the grid ran, possibly on another machine: compare speed with
+bench/train_step.py and bench/decode_speed.py instead).
 """
 
 import argparse
@@ -101,22 +105,42 @@ def run(args):
                 json.dump(times, f, indent=1)
 
 
+def grid_float32(r):
+    """The grid's own finished run as the float32 arm on the CPU (`run`'s float32 commands on the CPU are the
+    grid's but for the output folder): its method.json, scores and stage seconds, or None if not finished."""
+    d = ROOT / r.dir
+    (test, t), = r.tests.items()
+    scores = ROOT / t["scores"]
+    if not scores.exists():
+        return None
+    seconds = {s: json.loads((ROOT / f"{out}.run.json").read_text())["seconds"]
+               for s, out in (("train", r.method_dir), ("decode", t["hyp"]))}
+    return (json.loads((d / "method" / "method.json").read_text()), json.loads(scores.read_text()),
+            {"device": "cpu (the grid's run)", "train_s": seconds["train"], "decode_s": seconds["decode"]})
+
+
 def report(args):
     rows = []
     for r in selected_runs(args.preset, args.size, args.sample):
         for dtype in DTYPES:
             folder = args.results / r.method / dtype
-            if not (folder / "times.json").exists():
+            if (folder / "times.json").exists():
+                (test, t), = r.tests.items()
+                scores = folder / "test.scores.json"
+                argv = with_options(t["score_cmd"], "--out", scores, hyp=folder / "test.hyp.txt")
+                subprocess.run(argv, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+                arm = (json.loads((folder / "method" / "method.json").read_text()), json.loads(scores.read_text()),
+                       json.loads((folder / "times.json").read_text()))
+            elif dtype == "float32" and args.float32_from_grid:
+                arm = grid_float32(r)
+            else:
+                arm = None
+            if arm is None:
                 continue
-            (test, t), = r.tests.items()
-            scores = folder / "test.scores.json"
-            argv = with_options(t["score_cmd"], "--out", scores, hyp=folder / "test.hyp.txt")
-            subprocess.run(argv, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
-            method = json.loads((folder / "method" / "method.json").read_text())
-            times = json.loads((folder / "times.json").read_text())
+            method, score, times = arm
             rows.append({"run": r.id, "method": r.method, "dtype": dtype, "device": times["device"],
                          "best_step": method.get("best_step"), "best_dev_loss": method.get("best_dev_loss"),
-                         **{k: v for k, v in json.loads(scores.read_text()).items() if not isinstance(v, dict)},
+                         **{k: v for k, v in score.items() if not isinstance(v, dict)},
                          "train_s": times["train_s"], "decode_s": times["decode_s"]})
     if not rows:
         raise InputError(f"{args.results}: no finished run (times.json) of `dtype_check.py run`")
@@ -147,6 +171,9 @@ def main():
     s = sub.choices["report"]
     s.add_argument("results", type=Path, help="the --out folder of `run`")
     s.add_argument("--csv", type=Path, default=None)
+    s.add_argument("--float32-from-grid", action="store_true",
+                   help="where OUT has no float32 arm, take the grid's finished run (on the CPU its commands are "
+                        "`run`'s float32 ones but for the output folder)")
     args = p.parse_args()
     try:
         run(args) if args.cmd == "run" else report(args)

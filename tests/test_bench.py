@@ -1,6 +1,8 @@
 """The benchmark scripts that run elsewhere (bench/gpu-check on a GPU machine): what they run is the grid's."""
 
+import csv
 import importlib.util
+import json
 import shlex
 import subprocess
 import sys
@@ -59,6 +61,24 @@ def test_dtype_check_report_without_runs_is_one_line(tmp_path):
                           capture_output=True, text=True, cwd=REPO)
     assert done.returncode == 2 and done.stderr.strip().count("\n") == 0
     assert done.stderr.startswith(f"dtype_check: {tmp_path}: no finished run")
+
+
+def test_dtype_check_report_takes_the_grids_run_as_the_cpu_float32_arm(tmp_path):
+    """With --float32-from-grid and no float32 folder, the float32 rows are the grid's committed n = 100 s0 runs:
+    their own scores, kept step and stage seconds."""
+    csv_path = tmp_path / "dtype.csv"
+    done = subprocess.run([sys.executable, str(REPO / "bench" / "dtype_check.py"), "report", str(tmp_path / "none"),
+                           "--float32-from-grid", "--csv", str(csv_path)], capture_output=True, text=True, cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    rows = list(csv.DictReader(csv_path.open()))
+    assert {r["method"] for r in rows} == {"prefix", "finetune", "adapter-0.1"}
+    assert {r["dtype"] for r in rows} == {"float32"}
+    for row in rows:
+        run = REPO / "runs" / "cpu" / row["run"]
+        assert row["run"].split("/")[2].startswith("n100-s0-") and row["device"] == "cpu (the grid's run)"
+        assert float(row["BLEU"]) == json.loads((run / "test.scores.json").read_text())["BLEU"]
+        assert int(row["best_step"]) == json.loads((run / "method" / "method.json").read_text())["best_step"]
+        assert float(row["train_s"]) == json.loads((run / "method.run.json").read_text())["seconds"]
 
 
 def test_gpu_check_usage_is_one_line():
