@@ -60,8 +60,15 @@ def test_paper_preset_grid(doc):
     xsum = g.runs["xsum/prefix/full-seed0-p100-random"]
     assert "--model facebook/bart-large" in xsum.train_cmd and "--beam 6" in xsum.tests["test"]["decode_cmd"]
     assert "--categories" in g.runs["webnlg/prefix/full-seed0-p5-random"].tests["test"]["score_cmd"]
-    init = g.runs["e2e/prefix/n50-s0-seed0-ptext-table2text"].train_cmd  # the init experiment: P = its token count
+    init = g.runs["e2e/prefix/n100-s0-seed0-ptext-table2text"].train_cmd  # the init experiment: P = its token count
     assert "--init-text table-to-text:" in init and "--prefix-len" not in init
+    # Figure 5 at n = 100 (Figure 8's caption) on the low-data protocol: 9 inits x 5 subsamples x 2 seeds
+    inits = [r for r in g.runs.values() if "init" in r.experiments]
+    assert len(inits) == 9 * 5 * 2 and {r.size for r in inits} == {100}
+    for r in inits:
+        assert (r.settings["lr"], r.settings["batch_size"], r.settings["max_steps"], r.settings["eval_every"]) == (
+            5e-5, 10, 200, 20) and r.dev_file == f"data/paper/e2e/lowdata/dev-n100-s{r.sample}.jsonl"
+    assert "--prefix-len 6 " in g.runs["e2e/prefix/n100-s4-seed1-p6-random"].train_cmd
     assert "--adapter-fraction 0.03" in g.runs["dart/adapter-3/full-seed0"].train_cmd
     assert P.resources(g.settings, "train")["gpus"] == 1
     assert set(g.plots) == {f"results/paper/plots/{n}.png" for n in (
@@ -167,7 +174,7 @@ def test_rendered_pipelines_are_valid_dvc_for_every_preset(tmp_path):
                          text=True)
     assert out.returncode == 0, out.stderr
     listed = out.stdout.strip().splitlines()
-    for file, n_train in (("dvc.yaml", 27), ("pipelines/tiny/dvc.yaml", 4), ("pipelines/paper/dvc.yaml", 209)):
+    for file, n_train in (("dvc.yaml", 27), ("pipelines/tiny/dvc.yaml", 4), ("pipelines/paper/dvc.yaml", 290)):
         stages = yaml.safe_load((tmp_path / file).read_text())["stages"]
         assert sum(s.startswith("train_") for s in stages) == n_train
         mine = [line for line in listed if line.startswith(f"{file}:") or (file == "dvc.yaml" and ":" not in
@@ -191,7 +198,7 @@ def test_snakemake_dry_run_of_the_paper_preset():
     assert out.returncode == 0, out.stderr[-3000:]
     table = dict(line.split()[:2] for line in out.stdout.splitlines() if line.split()[:1] in (
         ["train"], ["decode"], ["score"], ["download"]) or line.startswith("linearize_"))
-    assert table == {"download": "4", "train": "209", "decode": "209", "score": "209",  # one linearize rule
+    assert table == {"download": "4", "train": "290", "decode": "290", "score": "290",  # one linearize rule
                      **{f"linearize_{s}": "1" for s in ("e2e", "webnlg", "dart", "xsum")}}  # per source
 
 
