@@ -22,3 +22,26 @@ def test_check_fails_on_a_stale_doc(tmp_path):
     done = subprocess.run([sys.executable, str(REPO / "scripts" / "results-md"), "--check", "--root", str(tmp_path)],
                           capture_output=True, text=True)
     assert done.returncode == 1 and "docs/results.md: not what scripts/results-md writes" in done.stderr
+
+
+def test_reductions_list_every_setting_that_differs_from_the_paper_preset(tmp_path):
+    """The doc's list of reductions is read from both presets: a cpu setting moved away from the paper preset's
+    (here the prefix's learning rate) appears in it, and the unchanged file lists none."""
+    import importlib.util
+    from importlib.machinery import SourceFileLoader
+
+    from prefixtune import params as P
+
+    loader = SourceFileLoader("results_md", str(REPO / "scripts" / "results-md"))
+    md = importlib.util.module_from_spec(importlib.util.spec_from_loader("results_md", loader))
+    loader.exec_module(md)
+    text = (REPO / "params.yaml").read_text()
+    (tmp_path / "params.yaml").write_text(text)
+    lines = md.reductions(tmp_path, P.build(tmp_path / "params.yaml", {"preset": "cpu"}))
+    assert not [line for line in lines if line.startswith(("prefix", "finetune"))]
+    old = "      - {when: {method: prefix}, train: {max_steps: 200, eval_every: 20}}\n"
+    assert text.count(old) == 1
+    new = old.replace("max_steps: 200", "lr: 1.0e-4, max_steps: 200")
+    (tmp_path / "params.yaml").write_text(text.replace(old, new))
+    lines = md.reductions(tmp_path, P.build(tmp_path / "params.yaml", {"preset": "cpu"}))
+    assert "prefix at n = 100: lr 0.0001 (paper 5e-05)" in lines
