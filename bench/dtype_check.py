@@ -108,14 +108,13 @@ def run(args):
 def grid_float32(r):
     """The grid's own finished run as the float32 arm on the CPU (`run`'s float32 commands on the CPU are the
     grid's but for the output folder): its method.json, scores and stage seconds, or None if not finished."""
-    d = ROOT / r.dir
     (test, t), = r.tests.items()
     scores = ROOT / t["scores"]
     if not scores.exists():
         return None
     seconds = {s: json.loads((ROOT / f"{out}.run.json").read_text())["seconds"]
                for s, out in (("train", r.method_dir), ("decode", t["hyp"]))}
-    return (json.loads((d / "method" / "method.json").read_text()), json.loads(scores.read_text()),
+    return (json.loads((ROOT / r.method_dir / "method.json").read_text()), json.loads(scores.read_text()),
             {"device": "cpu (the grid's run)", "train_s": seconds["train"], "decode_s": seconds["decode"]})
 
 
