@@ -173,7 +173,7 @@ def main():
     p.add_argument("--device", default="cpu", help="cpu, cuda, ...")
     p.add_argument("--train-steps", type=int, default=60)
     p.add_argument("--inputs", type=int, default=50)
-    p.add_argument("--batch-size", type=int, default=25, help="inputs per batch, both paths")
+    p.add_argument("--batch-size", type=int, default=50, help="inputs per batch, both paths")
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--dtypes", nargs="+", default=["float32", "bfloat16"])
     p.add_argument("--paths", nargs="+", default=["ours", "generate", "peft"], choices=["ours", "generate", "peft"],

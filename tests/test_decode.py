@@ -361,3 +361,59 @@ def test_ban_newlines_never_generates_a_newline_token():
     banned = beam_search(Runner(), batch, beam=2, max_new_tokens=3, eos_id=tok.eos_token_id, banned=nl)
     assert all(nl[0] in ids for ids in free)
     assert all(nl[0] not in ids for ids in banned) and all(ids for ids in banned)
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_one_query_attention_gives_sdpas_logits(name):
+    """Decoding on a CPU runs single-token steps through `attention.one_query_attention` (two matmuls): every
+    step's logits are SDPA's to float rounding, with padded rows (masks), GQA (tiny-llama: 4 query heads on 2
+    key/value heads) and BART's cross-attention; afterwards the model is back on its own attention."""
+    from prefixtune.attention import decoding_attention
+
+    model, tok = load_model(name)
+    (method,) = prefixes(model, tok, 1)
+    ed = model.config.is_encoder_decoder
+    batch = collate([encode_pair(tok, s, None, ed) for s in SOURCES], tok.pad_token_id, ed)
+    assert (batch["attention_mask"] == 0).any()  # padding: the mask matters
+    before = model.config._attn_implementation
+    runs = []
+    for ours in (False, True):
+        with decoding_attention(model) if ours else torch.no_grad():
+            logits, state = method.prefill(batch)
+            steps = [logits]
+            for t in range(4):
+                state.select(torch.arange(len(SOURCES)).flip(0) if t == 1 else torch.arange(len(SOURCES)))
+                steps.append(method.step(state, steps[-1].argmax(-1)))
+        runs.append(torch.stack(steps))
+    assert model.config._attn_implementation == before
+    torch.testing.assert_close(runs[1], runs[0], atol=1e-5, rtol=1e-5)
+    assert not torch.equal(runs[1][2], runs[1][1])  # the steps differ: the check is not of one repeated row
+
+
+def test_beam_layer_copies_once_and_holds_what_dynamic_layer_holds():
+    """`BeamLayer` (the decoding cache's layers): a reorder and an append give DynamicLayer's tensors; the
+    append writes into the position the reorder left free (the same storage), and the length excludes it."""
+    from transformers.cache_utils import DynamicLayer
+
+    from prefixtune.methods.base import BeamLayer
+
+    torch.manual_seed(0)
+    keys, values, new_k, new_v = (torch.randn(4, 2, n, 8) for n in (5, 5, 1, 1))
+    plain, beam = DynamicLayer(), BeamLayer()
+    plain.update(keys, values)
+    beam = BeamLayer.of(plain)  # the same tensors, as DecodeState.select converts a cache's layers
+    plain = DynamicLayer()
+    plain.update(keys, values)
+    index = torch.tensor([2, 2, 0, 3])
+    plain.reorder_cache(index)
+    beam.reorder_cache(index)
+    assert beam.get_seq_length() == 5 and beam.keys.shape[2] == 6  # one free position
+    storage = beam.keys.data_ptr()
+    got = beam.update(new_k, new_v)
+    want = plain.update(new_k, new_v)
+    assert beam.keys.data_ptr() == storage and beam.get_seq_length() == 6
+    assert all(torch.equal(a, b) for a, b in zip(got, want))
+    two = (torch.randn(4, 2, 2, 8), torch.randn(4, 2, 2, 8))  # more than one token: appended as DynamicLayer does
+    beam.reorder_cache(torch.arange(4))
+    plain.update(*two)
+    assert all(torch.equal(a, b) for a, b in zip(beam.update(*two), (plain.keys, plain.values)))

@@ -382,3 +382,28 @@ def test_no_deprecation_warning_from_our_model_calls():
     ours = [w for w in caught if issubclass(w.category, (FutureWarning, DeprecationWarning))]
     assert not ours, [str(w.message) for w in ours]
     assert not [r for r in records if "deprecat" in r.getMessage()], [r.getMessage() for r in records]
+
+
+@pytest.mark.parametrize("name,method", [("tiny-llama", "prefix"), ("tiny-gpt2", "finetune")])
+def test_training_loss_runs_the_lm_head_on_a_contiguous_slice(name, method):
+    """`Method.loss` keeps only the target positions' logits, and hands the LM head a contiguous tensor
+    (transformers' int `logits_to_keep` slices a strided view, and the head then runs as a batched matmul over
+    a copy of its weight per row: 5x slower in bf16 on a CPU). Loss and gradients: those of the int slice."""
+    model, tok = load_model(name)
+    m = build(model, tok, MethodConfig(method, prefix_len=3, mid_dim=16))
+    batch = collate([encode_pair(tok, s, t, False) for s, t in PAIRS], tok.pad_token_id, False)
+    seen = []
+    head = model.get_output_embeddings()
+    hook = head.register_forward_hook(lambda mod, args, out: seen.append((args[0].shape, args[0].is_contiguous())))
+    loss = m.loss(batch)
+    hook.remove()
+    keep = batch["input_ids"].shape[1] - batch["source_len"] + 1
+    assert seen == [(torch.Size([len(PAIRS), keep, head.in_features]), True)]
+    grads = torch.autograd.grad(loss, m.trainable_parameters())
+    out = m._run_decoder(batch, m.prefix_cache(len(PAIRS)), logits_to_keep=keep)  # the strided int slice
+    labels = batch["labels"][:, batch["source_len"]:]
+    mean = torch.nn.functional.cross_entropy(out.logits[:, :-1].flatten(0, 1), labels.flatten(), ignore_index=IGNORE)
+    want = mean * (batch["labels"] != IGNORE).sum() / len(PAIRS)
+    torch.testing.assert_close(loss, want, atol=1e-6, rtol=1e-6)
+    for g, w in zip(grads, torch.autograd.grad(want, m.trainable_parameters())):
+        torch.testing.assert_close(g, w, atol=1e-6, rtol=1e-5)
