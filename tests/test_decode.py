@@ -417,3 +417,20 @@ def test_beam_layer_copies_once_and_holds_what_dynamic_layer_holds():
     beam.reorder_cache(torch.arange(4))
     plain.update(*two)
     assert all(torch.equal(a, b) for a, b in zip(beam.update(*two), (plain.keys, plain.values)))
+
+
+def test_bfloat16_decoding_keeps_sdpa():
+    """In bfloat16 the two matmuls would round q.k to bf16 before the softmax (SDPA keeps float32 scores), so
+    `one_query_attention` hands bfloat16 calls to SDPA: with or without it, the same logits, bit for bit."""
+    from prefixtune.attention import decoding_attention
+
+    model, tok = load_model("tiny-llama", dtype=torch.bfloat16)
+    (method,) = prefixes(model, tok, 1)
+    batch = collate([encode_pair(tok, s, None, False) for s in SOURCES], tok.pad_token_id, False)
+    runs = []
+    for ours in (False, True):
+        with decoding_attention(model) if ours else torch.no_grad():
+            logits, state = method.prefill(batch)
+            state.select(torch.arange(len(SOURCES)))
+            runs.append(method.step(state, logits.argmax(-1)))
+    assert runs[0].dtype == torch.bfloat16 and torch.equal(runs[0], runs[1])

@@ -2,9 +2,9 @@
 
 Written by hand because torch's CPU SDPA kernels are slow at this shape: one query position, a few dozen
 cached keys, 125 rows (25 inputs x 5 beams), SmolLM2's 9 query and 3 key/value heads. Measured with 2
-threads (bf16, 45 / 80 keys): the flash kernel 1.69 / 2.29 ms a call, the math one 6.6 / 10.5 ms, these two
-matmuls 0.55 / 0.83 ms; 30 layers call it at every step. Every other shape (prefill, training: more than one
-query) goes to transformers' SDPA, so training is untouched.
+threads (float32, 45 / 80 keys): the flash kernel 2.52 / 3.18 ms a call, the math one 1.30 / 2.62 ms, these two
+matmuls 0.83 / 1.62 ms; 30 layers call it at every step. Every other shape (prefill, training: more than one
+query) and every bfloat16 call go to transformers' SDPA, so training is untouched.
 
 `decoding_attention(model)` switches a model to it for a `with` block; the scores and softmax are those of
 SDPA's math (scaled q.k, masked, softmax in float32), so results agree with SDPA to float rounding.
@@ -23,7 +23,10 @@ NAME = "prefixtune_decoding"
 def one_query_attention(module, query, key, value, attention_mask, dropout=0.0, scaling=None, **kwargs):
     """transformers' attention-function signature: query (B, H, q, D), key/value (B, H_kv, L, D), mask None,
     boolean (True = attend) or additive, broadcastable to (B, 1, q, L); returns ((B, q, H, D), None)."""
-    if query.shape[2] != 1 or dropout or kwargs.get("output_attentions") or kwargs.get("softcap") is not None:
+    # float32 only: in bfloat16 the matmul would round q.k to bf16 before the softmax, twice SDPA's error (SDPA's
+    # kernels keep float32 scores; measured against float32 attention: 0.007-0.009 vs 0.003-0.005)
+    if (query.shape[2] != 1 or query.dtype != torch.float32 or dropout or kwargs.get("output_attentions")
+            or kwargs.get("softcap") is not None):
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
                                       **kwargs)
     B, H, _, D = query.shape
