@@ -363,28 +363,33 @@ def test_ban_newlines_never_generates_a_newline_token():
     assert all(nl[0] not in ids for ids in banned) and all(ids for ids in banned)
 
 
+def greedy_steps(method, batch, steps, ours):
+    """The prefill's logits and `steps` greedy steps' (stacked), with `one_query_attention` if `ours`, else
+    the model's own; the rows are reversed before the second step (a beam reorder through the cache)."""
+    from prefixtune.attention import decoding_attention
+
+    rows = torch.arange(len(batch["input_ids"]))
+    with decoding_attention(method.model) if ours else torch.no_grad():
+        logits, state = method.prefill(batch)
+        out = [logits]
+        for t in range(steps):
+            state.select(rows.flip(0) if t == 1 else rows)
+            out.append(method.step(state, out[-1].argmax(-1)))
+    return torch.stack(out)
+
+
 @pytest.mark.parametrize("name", FAMILIES)
 def test_one_query_attention_gives_sdpas_logits(name):
     """Decoding on a CPU runs single-token steps through `attention.one_query_attention` (two matmuls): every
     step's logits are SDPA's to float rounding, with padded rows (masks), GQA (tiny-llama: 4 query heads on 2
     key/value heads) and BART's cross-attention; afterwards the model is back on its own attention."""
-    from prefixtune.attention import decoding_attention
-
     model, tok = load_model(name)
     (method,) = prefixes(model, tok, 1)
     ed = model.config.is_encoder_decoder
     batch = collate([encode_pair(tok, s, None, ed) for s in SOURCES], tok.pad_token_id, ed)
     assert (batch["attention_mask"] == 0).any()  # padding: the mask matters
     before = model.config._attn_implementation
-    runs = []
-    for ours in (False, True):
-        with decoding_attention(model) if ours else torch.no_grad():
-            logits, state = method.prefill(batch)
-            steps = [logits]
-            for t in range(4):
-                state.select(torch.arange(len(SOURCES)).flip(0) if t == 1 else torch.arange(len(SOURCES)))
-                steps.append(method.step(state, steps[-1].argmax(-1)))
-        runs.append(torch.stack(steps))
+    runs = [greedy_steps(method, batch, 4, ours) for ours in (False, True)]
     assert model.config._attn_implementation == before
     torch.testing.assert_close(runs[1], runs[0], atol=1e-5, rtol=1e-5)
     assert not torch.equal(runs[1][2], runs[1][1])  # the steps differ: the check is not of one repeated row
@@ -399,11 +404,10 @@ def test_beam_layer_copies_once_and_holds_what_dynamic_layer_holds():
 
     torch.manual_seed(0)
     keys, values, new_k, new_v = (torch.randn(4, 2, n, 8) for n in (5, 5, 1, 1))
-    plain, beam = DynamicLayer(), BeamLayer()
+    first, plain = DynamicLayer(), DynamicLayer()
+    first.update(keys, values)
     plain.update(keys, values)
-    beam = BeamLayer.of(plain)  # the same tensors, as DecodeState.select converts a cache's layers
-    plain = DynamicLayer()
-    plain.update(keys, values)
+    beam = BeamLayer.of(first)  # the same tensors, as DecodeState.select converts a cache's layers
     index = torch.tensor([2, 2, 0, 3])
     plain.reorder_cache(index)
     beam.reorder_cache(index)
@@ -422,15 +426,8 @@ def test_beam_layer_copies_once_and_holds_what_dynamic_layer_holds():
 def test_bfloat16_decoding_keeps_sdpa():
     """In bfloat16 the two matmuls would round q.k to bf16 before the softmax (SDPA keeps float32 scores), so
     `one_query_attention` hands bfloat16 calls to SDPA: with or without it, the same logits, bit for bit."""
-    from prefixtune.attention import decoding_attention
-
     model, tok = load_model("tiny-llama", dtype=torch.bfloat16)
     (method,) = prefixes(model, tok, 1)
     batch = collate([encode_pair(tok, s, None, False) for s in SOURCES], tok.pad_token_id, False)
-    runs = []
-    for ours in (False, True):
-        with decoding_attention(model) if ours else torch.no_grad():
-            logits, state = method.prefill(batch)
-            state.select(torch.arange(len(SOURCES)))
-            runs.append(method.step(state, logits.argmax(-1)))
+    runs = [greedy_steps(method, batch, 1, ours) for ours in (False, True)]
     assert runs[0].dtype == torch.bfloat16 and torch.equal(runs[0], runs[1])
