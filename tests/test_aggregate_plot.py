@@ -57,16 +57,18 @@ def test_paper_grid_tables_and_plots(tmp_path):
     tabs = run_aggregate(tmp_path, {"preset": "paper"})
 
     low = tabs["lowdata"]
-    cell = low[(low.dataset == "e2e") & (low.method == "prefix") & (low["size"].astype(str) == "50")]
-    assert len(cell) == 1 and cell["n"].item() == 10  # 5 samples x 2 seeds
+    both = low[(low.dataset == "e2e") & (low.method == "prefix") & (low["size"].astype(str) == "50")]
+    assert list(both.selection) == ["alt", "primary"]  # the authors' rule and the second one, as rows of their own
+    cell = both[both.selection == "primary"]
+    assert len(cell) == 1 and cell["n"].item() == 10 and cell.test.item() == "dev"  # 5 samples x 2 seeds
     assert cell["BLEU_std"].item() > 0
     runs = [r for r in grid.runs.values() if r.dataset == "e2e" and r.method == "prefix" and r.size == 50
             and "lowdata" in r.experiments]
-    scores = [json.loads((tmp_path / "runs" / r.id / "test.scores.json").read_text())["BLEU"] for r in runs]
+    scores = [json.loads((tmp_path / "runs" / r.id / "dev.scores.json").read_text())["BLEU"] for r in runs]
     assert cell["BLEU"].item() == pytest.approx(sum(scores) / len(scores), rel=1e-5)
     every = pd.read_csv(tmp_path / "tables" / "runs.csv")  # the same runs, unaveraged, told apart
     mine = every[(every.experiment == "lowdata") & (every.dataset == "e2e") & (every.method == "prefix")
-                 & (every["size"].astype(str) == "50")]
+                 & (every["size"].astype(str) == "50") & (every.selection == "primary")]
     assert sorted(zip(mine["sample"], mine["seed"])) == sorted((r.sample, r.seed) for r in runs)
     assert sorted(mine["BLEU"]) == pytest.approx(sorted(scores), rel=1e-5)
     assert len(every) == sum(len(r.tests) * len(r.experiments) for r in grid.runs.values())
@@ -84,7 +86,8 @@ def test_paper_grid_tables_and_plots(tmp_path):
 
     assert sorted(p.name for p in (tmp_path / "metrics").iterdir()) == sorted(f"{t}.json" for t in params.TABLES)
     metrics = json.loads((tmp_path / "metrics" / "lowdata.json").read_text())
-    assert metrics["e2e/prefix/n50/p6-table2text/test"] == {"BLEU": pytest.approx(cell["BLEU"].item(), rel=1e-4)}
+    assert metrics["e2e/prefix/n50/p6-table2text/dev"] == {"BLEU": pytest.approx(cell["BLEU"].item(), rel=1e-4)}
+    assert "e2e/prefix/n50/p6-table2text/dev/alt" in metrics
     xsum = json.loads((tmp_path / "metrics" / "main.json").read_text())["main_xsum/xsum/prefix/full/p100-random/test"]
     assert set(xsum) == {"rouge1", "rouge2", "rougeL"}
 
@@ -110,7 +113,7 @@ def test_single_run_cells_have_empty_std_and_plots_follow_the_data(tmp_path):
     write_runs(grid, tmp_path / "runs")
     tabs = run_aggregate(tmp_path, {"preset": "tiny"})
     assert (tabs["lowdata"]["n"] == 1).all() and tabs["lowdata"]["BLEU_std"].isna().all()
-    assert tabs["main"].empty and list(tabs["main"].columns)[:8] == aggregate.KEYS + ["n"]
+    assert tabs["main"].empty and list(tabs["main"].columns)[:10] == aggregate.KEYS + ["n"]
     out = tmp_path / "plots"
     (out).mkdir()
     (out / "init.png").write_bytes(b"stale")  # a figure whose data is gone is removed

@@ -36,12 +36,20 @@ def test_default_preset_is_cpu_on_the_papers_low_data_protocol(doc):
     adapter_lr = tuning.loc[tuning.dev_loss.idxmin(), "lr"]
     for r in g.runs.values():
         st = r.settings
-        assert "--model smollm2-135m" in r.train_cmd and st["batch_size"] == 10 and st["test_limit"] == 200
+        assert "--model smollm2-135m" in r.train_cmd and st["batch_size"] == 10 and st["test_limit"] is None
         assert st["dev"] == f"data/cpu/e2e/lowdata/dev-n{r.size}-s{r.sample}.jsonl"
-        assert st["eval_every"] == st["max_steps"] // 10 and st["ban_newlines"] and st["beam"] == 5
+        # the authors' rule (dev loss every 50 steps) and the earlier one (every tenth of the budget) beside it
+        assert st["eval_every"] == 50 and st["eval_every_alt"] == st["max_steps"] // 10
+        assert "--eval-every 50 --eval-every-alt" in r.train_cmd and st["ban_newlines"] and st["beam"] == 5
+        assert st["warmup_steps"] == 0 and st["loss"] == ("sequence" if r.method == "prefix" else "token")
+        assert st["source_prefix"] == ("table-to-text:" if r.method == "finetune" else None)
+        assert ("--source-prefix table-to-text:" in r.train_cmd) == (r.method == "finetune")
         assert st["lr"] == (adapter_lr if r.method == "adapter-0.1" else 5e-5)
         assert st["max_steps"] == budget.get((r.method, r.size), 200)
-        assert r.tests["test"]["input"] == "data/cpu/slices/e2e-test-first200.jsonl"
+        # the whole E2E dev set, decoded with each rule's parameters (the second copies the first's output when
+        # both kept the same step)
+        assert set(r.tests) == {"dev", "dev-alt"} and r.tests["dev"]["input"] == "data/cpu/e2e/dev.jsonl"
+        assert r.tests["dev-alt"]["decode_cmd"].endswith(f"--selection alt --same-step-as {r.dir}/dev.hyp.txt")
         assert r.method_dir == f"runs/cpu/{r.id}/method"
     prefix = g.runs["e2e/prefix/n100-s0-seed0-p6-table2text"]
     assert "--prefix-len 6 " in prefix.train_cmd and "--init-text table-to-text:" in prefix.train_cmd
@@ -66,8 +74,8 @@ def test_paper_preset_grid(doc):
     inits = [r for r in g.runs.values() if "init" in r.experiments]
     assert len(inits) == 9 * 5 * 2 and {r.size for r in inits} == {100}
     for r in inits:
-        assert (r.settings["lr"], r.settings["batch_size"], r.settings["max_steps"], r.settings["eval_every"]) == (
-            5e-5, 10, 200, 20) and r.dev_file == f"data/paper/e2e/lowdata/dev-n100-s{r.sample}.jsonl"
+        assert (r.settings["lr"], r.settings["batch_size"], r.settings["max_steps"], r.settings["eval_every"],
+                r.settings["eval_every_alt"]) == (5e-5, 10, 200, 50, 20) and r.dev_file == f"data/paper/e2e/lowdata/dev-n100-s{r.sample}.jsonl"
     assert "--prefix-len 6 " in g.runs["e2e/prefix/n100-s4-seed1-p6-random"].train_cmd
     assert "--adapter-fraction 0.03" in g.runs["dart/adapter-3/full-seed0"].train_cmd
     assert P.resources(g.settings, "train")["gpus"] == 1
@@ -198,7 +206,8 @@ def test_snakemake_dry_run_of_the_paper_preset():
     assert out.returncode == 0, out.stderr[-3000:]
     table = dict(line.split()[:2] for line in out.stdout.splitlines() if line.split()[:1] in (
         ["train"], ["decode"], ["score"], ["download"]) or line.startswith("linearize_"))
-    assert table == {"download": "4", "train": "290", "decode": "290", "score": "290",  # one linearize rule
+    # 170 low-data and init runs decode twice (the authors' selection rule and the second one)
+    assert table == {"download": "4", "train": "290", "decode": "460", "score": "460",  # one linearize rule
                      **{f"linearize_{s}": "1" for s in ("e2e", "webnlg", "dart", "xsum")}}  # per source
 
 
@@ -261,7 +270,7 @@ def test_paper_low_data_protocol_in_params_show_json(capsys):
         p, f = low["prefix", size], low["finetune", size]
         assert (p["lr"], p["batch_size"], p["prefix_len"], p["init_text"]) == (5e-5, 10, 6, "table-to-text:")
         assert (p["max_steps"], f["max_steps"], f["lr"], f["batch_size"]) == (prefix_steps, finetune_steps, 5e-5, 10)
-        assert p["dev"] == f"data/paper/e2e/lowdata/dev-n{size}-s0.jsonl" and p["eval_every"] == prefix_steps // 10
+        assert p["dev"] == f"data/paper/e2e/lowdata/dev-n{size}-s0.jsonl" and p["eval_every"] == 50 and p["eval_every_alt"] == prefix_steps // 10
         assert f["prefix_len"] is None and p["test_limit"] is None
     assert sum(r["experiment"] == "lowdata" for r in rows.values()) == 2 * 4 * 5 * 2  # methods, sizes, samples, seeds
     xsum = {(r["method"], r["size"]): r for r in rows.values() if r["experiment"] == "lowdata_xsum"}

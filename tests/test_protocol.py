@@ -40,6 +40,41 @@ def test_a_changed_paper_setting_is_a_drift(tmp_path):
     assert done.returncode == 1 and "drifted from docs/paper_settings.yaml in 1 setting" in done.stderr
 
 
+def test_the_cpu_preset_is_compared_with_the_authors_code(tmp_path):
+    """The authors' effective low-data rule (dev loss every 50 steps, train_e2e.py:39@7544769) is the expected
+    value: the cpu preset's earlier rule (every tenth of the budget) as its primary rule is a drift."""
+    root = copy(tmp_path)
+    (root / "params.yaml").unlink()
+    text = (REPO / "params.yaml").read_text()
+    bad = text.replace("train: {batch_size: 10, lr: 5.0e-5, warmup_steps: 0, threads: 2, dev: true, eval_every: 50}",
+                       "train: {batch_size: 10, lr: 5.0e-5, warmup_steps: 0, threads: 2, dev: true, eval_every: 20}")
+    assert bad != text
+    (root / "params.yaml").write_text(bad)
+    done = check(root)
+    assert done.returncode == 1 and "drifted from docs/paper_settings.yaml in 1 setting" in done.stderr
+
+
+def test_same_means_the_paper_the_authors_code_and_the_presets_agree():
+    rows = {(r.get("experiment"), r.get("method"), r.get("size"), r["setting"]): r for r in protocol_rows()}
+    lr = rows["lowdata", "finetune", None, "lr"]  # printed in Table 8, the code's default, both presets
+    assert lr["same"] and lr["ours_paper"] == lr["ours_cpu"] == 5e-05
+    prefix = rows["lowdata", "finetune", None, "source_prefix"]  # the paper is silent; the code decides
+    assert not prefix["same"] and prefix["basis"] == "authors' code" and prefix["ours_cpu"] == "table-to-text:"
+    epochs = rows["main", "finetune", None, "epochs"]  # Table 6 only: not counted as the same in all three
+    assert epochs["authors"] == "–" and not epochs["same"] and epochs["basis"] == "paper"
+
+
+def protocol_rows():
+    import importlib.machinery
+    import importlib.util
+
+    loader = importlib.machinery.SourceFileLoader("protocol_md", str(SCRIPT))
+    spec = importlib.util.spec_from_loader("protocol_md", loader)
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return module.rows_of(REPO)
+
+
 def test_a_stale_doc_fails(tmp_path):
     root = copy(tmp_path)
     doc = root / "docs" / "protocol.md"

@@ -39,7 +39,7 @@ def test_reductions_list_every_setting_that_differs_from_the_paper_preset(tmp_pa
     (tmp_path / "params.yaml").write_text(text)
     lines = md.reductions(tmp_path, P.build(tmp_path / "params.yaml", {"preset": "cpu"}))
     assert not [line for line in lines if line.startswith(("prefix", "finetune"))]
-    old = "      - {when: {method: prefix}, train: {max_steps: 200, eval_every: 20}}\n"
+    old = "      - {when: {method: prefix}, train: {max_steps: 200, eval_every_alt: 20}}\n"
     assert text.count(old) == 1
     new = old.replace("max_steps: 200", "lr: 1.0e-4, max_steps: 200")
     (tmp_path / "params.yaml").write_text(text.replace(old, new))

@@ -364,3 +364,74 @@ def test_bfloat16_is_mixed_precision_with_float32_masters(tmp_path, train_file, 
     first32, first16 = logs["float32"][0], logs["bfloat16"][0]
     assert first16 != first32 and first16 == pytest.approx(first32, rel=2e-2)
     assert all(x == x for x in logs["bfloat16"])  # no NaN
+
+
+def test_two_selection_rules_from_one_training(tmp_path, train_file, dev_file):
+    """--eval-every-alt looks at the dev loss more often without changing the training: the first rule's
+    parameters are those of a run without it, bit for bit; the second rule keeps its own best (alt.safetensors
+    when it is another step), and load_method(selection="alt") gives that step's dev loss back."""
+    from prefixtune.train import dev_loss
+    base = command(train_file, tmp_path / "one", "finetune", "tiny-gpt2", 30, "--dev", str(dev_file),
+                   "--eval-every", "15")
+    cli.main(base)
+    both = command(train_file, tmp_path / "two", "finetune", "tiny-gpt2", 30, "--dev", str(dev_file),
+                   "--eval-every", "15", "--eval-every-alt", "2")
+    cli.main(both)
+    one, two = (json.loads((tmp_path / d / "method.json").read_text()) for d in ("one", "two"))
+    assert (two["best_step"], two["best_dev_loss"]) == (one["best_step"], one["best_dev_loss"]) and two["best_step"] in (15, 30)
+    a, b = load_file(tmp_path / "one" / "weights.safetensors"), load_file(tmp_path / "two" / "weights.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    curve = {c["step"]: c["dev_loss"] for c in two["dev_curve"]}
+    assert sorted(curve) == sorted({*range(2, 31, 2), 15})  # every evaluation of either rule, once
+    alt = two["alt"]
+    assert alt["eval_every"] == 2 and alt["best_dev_loss"] == min(curve.values()) == curve[alt["best_step"]]
+    # the dev loss first falls and then rises here (see the test above), so the finer rule finds an earlier step
+    assert alt["best_step"] != two["best_step"] and alt["weights"] and (tmp_path / "two" / "alt.safetensors").is_file()
+    saved = load_method(tmp_path / "two", selection="alt")
+    batches = [collate([encode_pair(saved.tokenizer, s, t, False) for s, t in DEV], saved.tokenizer.pad_token_id,
+                       False)]
+    assert dev_loss(saved, batches) == pytest.approx(alt["best_dev_loss"], abs=1e-6)
+    with pytest.raises(InputError, match=r"one/method.json \[alt\]: missing \(trained without --eval-every-alt\)"):
+        load_method(tmp_path / "one", selection="alt")
+
+
+def test_source_prefix_reaches_training_and_decoding(tmp_path, train_file, capsys):
+    """The authors' low-data token for fine-tuning: text before every source, recorded in method.json, so that
+    decode writes it before every input without being told."""
+    from prefixtune.decode import decode
+    cli.main(command(train_file, tmp_path / "m", "finetune", "tiny-gpt2", 2, "--source-prefix", "table-to-text:"))
+    assert json.loads((tmp_path / "m" / "method.json").read_text())["source_prefix"] == "table-to-text:"
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_text("".join(json.dumps({"source": s}) + "\n" for s, _ in PAIRS[:3]))
+    cli.main(["decode", "--model", "tiny-gpt2", "--method-dir", str(tmp_path / "m"), "--input", str(inputs),
+              "--out", str(tmp_path / "hyp.txt"), "--beam", "2", "--max-new-tokens", "6"])
+    method = load_method(tmp_path / "m")
+    with_token = decode([method], [f"table-to-text: {s}" for s, _ in PAIRS[:3]], beam=2, max_new_tokens=6,
+                        progress=False)
+    without = decode([method], [s for s, _ in PAIRS[:3]], beam=2, max_new_tokens=6, progress=False)
+    assert (tmp_path / "hyp.txt").read_text().splitlines() == with_token != without
+
+
+def test_decode_of_the_second_rule_copies_when_both_kept_the_same_step(tmp_path, train_file, dev_file, capsys):
+    cli.main(command(train_file, tmp_path / "m", "prefix", "tiny-gpt2", 4, "--dev", str(dev_file),
+                     "--eval-every", "4", "--eval-every-alt", "4"))
+    meta = json.loads((tmp_path / "m" / "method.json").read_text())
+    assert meta["alt"]["best_step"] == meta["best_step"] and not meta["alt"]["weights"]
+    assert not (tmp_path / "m" / "alt.safetensors").exists()
+    first = tmp_path / "dev.hyp.txt"
+    first.write_text("the first rule's output\n")  # what decode --selection primary wrote
+    cli.main(["decode", "--model", "tiny-gpt2", "--method-dir", str(tmp_path / "m"), "--input", "no-such.jsonl",
+              "--out", str(tmp_path / "dev-alt.hyp.txt"), "--selection", "alt", "--same-step-as", str(first)])
+    assert (tmp_path / "dev-alt.hyp.txt").read_text() == first.read_text()
+    assert "kept the first rule's step; copied" in capsys.readouterr().err
+
+
+def test_progress_lines_off_a_terminal(tmp_path, train_file, dev_file):
+    """A Snakemake or DVC log is not a terminal: train and decode still say where they are."""
+    out = subprocess.run([sys.executable, "-m", "prefixtune.cli", *command(
+        train_file, tmp_path / "m", "prefix", "tiny-gpt2", 8, "--dev", str(dev_file), "--eval-every", "4")],
+        cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    lines = [x for x in out.stderr.splitlines() if x.startswith("train prefix: step ")]
+    assert [x.split()[3] for x in lines] == [f"{k}/8" for k in range(1, 9)]  # every step of 8 (at most ~20 lines)
+    assert "dev " in lines[3] and "(best " in lines[3] and "ETA" in lines[-1] and "loss " in lines[0]

@@ -31,9 +31,10 @@ import pandas as pd
 from . import params as P
 from .errors import InputError
 from .files import atomic_open, write_json
+from .models import describe
 
-KEYS = ["experiment", "dataset", "method", "size", "prefix_len", "init", "test"]
-RUN_KEYS = ["sample", "seed", "run"]  # what tells the runs of one cell apart (runs.csv only)
+KEYS = ["experiment", "dataset", "model", "method", "size", "prefix_len", "init", "test", "selection"]
+RUN_KEYS = ["sample", "seed", "run", "kept_step"]  # what tells the runs of one cell apart (runs.csv only)
 EXTRA = ["trainable_fraction"]  # wall-clock times are not results: they live in <output>.run.json (cli.py)
 
 
@@ -78,15 +79,18 @@ def collect(grid, runs_dir="runs"):
     runs_dir = Path(runs_dir)
     for rid, run in grid.runs.items():
         info = _read_json(runs_dir / rid / "method" / "method.json")
-        for test in run.tests:
-            scores = _flat(_read_json(runs_dir / rid / f"{test}.scores.json"))
+        for name, t in run.tests.items():
+            scores = _flat(_read_json(runs_dir / rid / f"{name}.scores.json"))
+            # the step whose parameters were decoded: the first selection rule's, or the second's (`alt`)
+            kept = (info.get("alt") or {}).get("best_step") if t["selection"] == "alt" else info.get("best_step")
             for exp in run.experiments:
                 table = grid.settings["experiments"][exp]["table"]
                 metric_order[table] += [m for m in scores if m not in metric_order[table]]
                 rows[table].append({
-                    "experiment": exp, "dataset": run.dataset, "method": run.method, "size": run.size,
-                    "prefix_len": run.prefix_len, "init": run.init, "test": test,
-                    "sample": run.sample, "seed": run.seed, "run": rid,
+                    "experiment": exp, "dataset": run.dataset, "model": describe(run.settings["model"]),
+                    "method": run.method, "size": run.size,
+                    "prefix_len": run.prefix_len, "init": run.init, "test": t["test"], "selection": t["selection"],
+                    "sample": run.sample, "seed": run.seed, "run": rid, "kept_step": kept,
                     **scores,
                     "trainable_fraction": info.get("trainable_fraction", math.nan),
                 })
@@ -95,7 +99,7 @@ def collect(grid, runs_dir="runs"):
 
 
 CURVE_KEYS = ["run", "dataset", "method", "size", "sample", "seed", "step", "loss", "token_loss", "dev_loss",
-              "best_step"]
+              "best_step", "alt_best_step"]
 
 
 def training_curves(grid, runs_dir) -> pd.DataFrame:
@@ -106,7 +110,8 @@ def training_curves(grid, runs_dir) -> pd.DataFrame:
         if "lowdata" not in run.tables:
             continue
         method = Path(runs_dir) / rid / "method"
-        best = _read_json(method / "method.json").get("best_step")
+        info = _read_json(method / "method.json")
+        best, alt = info.get("best_step"), (info.get("alt") or {}).get("best_step")
         log = method / "log.jsonl"
         if not log.is_file():
             raise InputError(f"{log}: missing (has this run been trained?)")
@@ -114,7 +119,8 @@ def training_curves(grid, runs_dir) -> pd.DataFrame:
             step = json.loads(line)
             rows.append({"run": rid, "dataset": run.dataset, "method": run.method, "size": run.size,
                          "sample": run.sample, "seed": run.seed, "step": step["step"], "loss": step["loss"],
-                         "token_loss": step.get("token_loss"), "dev_loss": step.get("dev_loss"), "best_step": best})
+                         "token_loss": step.get("token_loss"), "dev_loss": step.get("dev_loss"), "best_step": best,
+                         "alt_best_step": alt})
     return pd.DataFrame(rows, columns=CURVE_KEYS)
 
 
@@ -137,7 +143,7 @@ def summarize(df: pd.DataFrame, metrics: list) -> pd.DataFrame:
     # sizes sort numerically with "full" last; cells keep the grid's order otherwise
     out["_size"] = out["size"].map(lambda s: math.inf if s == "full" else float(s))
     out["_plen"] = out["prefix_len"].map(lambda p: -1.0 if p == "" else float(p))
-    out = out.sort_values(["experiment", "dataset", "method", "_size", "_plen", "init", "test"],
+    out = out.sort_values(["experiment", "dataset", "method", "_size", "_plen", "init", "test", "selection"],
                           key=lambda c: c if c.name in ("_size", "_plen") else c.astype(str), kind="stable")
     out = out.drop(columns=["_size", "_plen"])
     out["prefix_len"] = out["prefix_len"].map(lambda v: "" if v == "" else int(v))
@@ -158,7 +164,7 @@ def label(row) -> str:
     parts = [row["experiment"], row["dataset"], row["method"], f"n{row['size']}" if row["size"] != "full" else "full"]
     if row["prefix_len"] != "":
         parts.append(f"p{row['prefix_len']}-{row['init']}")
-    return "/".join(map(str, parts + [row["test"]]))
+    return "/".join(map(str, parts + [row["test"]] + ([] if row["selection"] == "primary" else [row["selection"]])))
 
 
 def run(args):
@@ -187,7 +193,7 @@ def run(args):
     curves = training_curves(grid, args.runs)
     with atomic_open(out_dir / "curves.csv") as f:
         curves.to_csv(f, index=False, float_format="%.6g")
-    settings = pd.DataFrame([{k: json.dumps(v) if isinstance(v, list) else v for k, v in P.run_record(r).items()}
+    settings = pd.DataFrame([{k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in P.run_record(r).items()}
                              for r in grid.runs.values()])
     with atomic_open(out_dir / "settings.csv") as f:
         settings.to_csv(f, index=False)

@@ -13,15 +13,16 @@ and every decoding step runs them in one forward of the frozen model (see `Mixed
 The core, `decode(methods, sources, routes, ...)`, takes Method objects; `run` only loads them.
 """
 
+import sys
 from contextlib import nullcontext
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
 from .attention import decoding_attention
 from .errors import InputError, where
-from .examples import Limits, collate, encode_pair
+from .examples import Limits, collate, encode_pair, with_source_prefix
+from .progress import Progress
 from .files import atomic_open, read_jsonl
 from .mixed import Mixed
 from .registry import WEIGHT_METHODS  # methods that change the model: one per run
@@ -166,7 +167,8 @@ def decode(methods, sources, routes=None, beam=5, length_penalty=1.0, max_new_to
     order = sorted(range(len(pairs)), key=lambda i: -len(pairs[i][0]))  # longest first: OOM shows early
     out = [None] * len(pairs)
     attention = decoding_attention(first.model) if device.type == "cpu" else nullcontext()  # see attention.py
-    with attention, tqdm(total=len(pairs), desc="decode", unit="row", disable=not progress) as bar:
+    bar = Progress(len(pairs), "decode", "input") if progress else None
+    with attention:
         for start in range(0, len(order), batch_size):
             idx = order[start: start + batch_size]
             batch = collate([pairs[i] for i in idx], tok.pad_token_id, first.encoder_decoder)
@@ -178,7 +180,10 @@ def decode(methods, sources, routes=None, beam=5, length_penalty=1.0, max_new_to
                                min_new_tokens, hyp_length)
             for i, ids in zip(idx, hyps):
                 out[i] = " ".join(tok.decode(ids, skip_special_tokens=True).splitlines()).strip()
-            bar.update(len(idx))
+            if bar is not None:
+                bar.update(len(idx), force=True)  # off a terminal: a line per batch
+    if bar is not None:
+        bar.close()
     return out
 
 
@@ -205,6 +210,11 @@ def add_arguments(p):
     p.add_argument("--limit", type=int, default=None, metavar="N", help="decode the first N lines only")
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:1, ...")
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+    p.add_argument("--selection", choices=("primary", "alt"), default="primary",
+                   help="which selection rule's parameters to decode (alt: train --eval-every-alt's)")
+    p.add_argument("--same-step-as", default=None, metavar="HYP",
+                   help="with --selection alt: when the second rule kept the first rule's step, copy HYP (this "
+                        "command's output with --selection primary) instead of decoding the same model again")
     p.add_argument("--ban-newlines", action="store_true",
                    help="never generate a newline token (the authors' table-to-text decoding, bad_words_ids)")
 
@@ -242,7 +252,7 @@ def read_inputs(path, names, route, limit=None):
 
 
 def run(args):
-    from .method_dir import load_method, read_info
+    from .method_dir import WEIGHTS, load_method, read_info, weights_file
     from .models import load_model, resolve_device
 
     for flag in ("beam", "max_new_tokens", "batch_size", "limit"):
@@ -251,21 +261,34 @@ def run(args):
     if args.min_new_tokens < 0 or args.min_new_tokens >= args.max_new_tokens:
         raise InputError(f"--min-new-tokens must be at least 0 and below --max-new-tokens (got {args.min_new_tokens})")
     dirs = parse_method_dirs(args.method_dir)
+    if args.same_step_as and (args.selection != "alt" or len(dirs) > 1):
+        raise InputError("--same-step-as: only with --selection alt and one --method-dir")
+    prefixes = []
     for _, dir in dirs:
         info = read_info(dir)
+        prefixes.append(info.get("source_prefix"))
         if info["model"] != args.model:
             raise InputError(f"{Path(dir) / 'method.json'}: trained on base model '{info['model']}', "
                              f"not --model {args.model}")
         if len(dirs) > 1 and info.get("method") in WEIGHT_METHODS:
             raise InputError(f"{Path(dir) / 'method.json'}: method '{info['method']}' changes the model's "
                              "weights and cannot share a batch: give one --method-dir")
+    if args.same_step_as and weights_file(dirs[0][1], "alt").name == WEIGHTS:
+        same = Path(args.same_step_as)
+        if not same.is_file():
+            raise InputError(f"--same-step-as {same}: no such file")
+        with atomic_open(args.out) as f:
+            f.write(same.read_text(encoding="utf-8"))
+        print(f"{args.out}: the second selection rule kept the first rule's step; copied {same}", file=sys.stderr)
+        return
     sources, routes = read_inputs(args.input, [n for n, _ in dirs], args.route, args.limit)
     if not sources:
         raise InputError(f"{args.input}: no inputs (empty file)")
+    sources = [with_source_prefix(s, prefixes[routes[i] if routes else 0]) for i, s in enumerate(sources)]
     device = resolve_device(args.device)
     model, tokenizer = load_model(args.model, dtype=getattr(torch, args.dtype))
     model.to(device)
-    methods = [load_method(dir, model, tokenizer).to(device) for _, dir in dirs]
+    methods = [load_method(dir, model, tokenizer, args.selection).to(device) for _, dir in dirs]
     hyps = decode(methods, sources, routes, beam=args.beam, length_penalty=args.length_penalty,
                   max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
                   limits=Limits(max_source_len=args.max_source_len), ban_newlines=args.ban_newlines,

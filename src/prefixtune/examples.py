@@ -26,6 +26,12 @@ class Limits:
     max_target_len: int = 128
 
 
+def with_source_prefix(source: str, prefix: str | None) -> str:
+    """The source as a run sees it: `prefix source` when the run has a source prefix (the authors' low-data
+    fine-tuning writes ' {lowdata_token} {src} {bos} {tgt} {eos}': the token is text before the source)."""
+    return f"{prefix} {source}" if prefix else source
+
+
 def separator_id(tokenizer) -> int:
     return tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
 

@@ -5,6 +5,8 @@
                               `trainable_fraction`, plus whatever the trainer adds (training
                               hyper-parameters, seconds, steps, final loss, ...)
     DIR/weights.safetensors   method.exported(): only the tensors the method keeps
+    DIR/alt.safetensors       the same for the second selection rule (`alt` in method.json, `train
+                              --eval-every-alt`), only when it kept another step than the first
 
 `save_method(method, dir, info)` writes both files (each atomically; `prefixtune train` wraps the
 whole directory in `files.atomic_dir`). `load_method(dir)` rebuilds the base model named in
@@ -24,6 +26,17 @@ from .methods import Method, MethodConfig, build
 
 META = "method.json"
 WEIGHTS = "weights.safetensors"
+ALT_WEIGHTS = "alt.safetensors"
+SELECTIONS = ("primary", "alt")
+
+
+def save_weights(method: Method, path) -> int:
+    """method.exported() into one safetensors file (atomically); returns the number of values kept."""
+    # contiguous CPU copies: safetensors refuses views and shared storage (tied weights).
+    tensors = {n: t.detach().to("cpu", copy=True).contiguous() for n, t in method.exported().items()}
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp))  # no metadata: method.json holds it (dict order made bytes differ)
+    return sum(t.numel() for t in tensors.values())
 
 
 def save_method(method: Method, dir, info: dict) -> dict:
@@ -36,9 +49,7 @@ def save_method(method: Method, dir, info: dict) -> dict:
     if "model" not in info:
         raise ValueError("save_method: info must name the base model ('model')")
     dir.mkdir(parents=True, exist_ok=True)
-    # contiguous CPU copies: safetensors refuses views and shared storage (tied weights).
-    tensors = {n: t.detach().to("cpu", copy=True).contiguous() for n, t in method.exported().items()}
-    kept = sum(t.numel() for t in tensors.values())
+    kept = save_weights(method, dir / WEIGHTS)
     base = method.base_parameters()
     meta = dict(info)
     meta.update(
@@ -48,8 +59,6 @@ def save_method(method: Method, dir, info: dict) -> dict:
         base_params=base,
         trainable_fraction=kept / base,
     )
-    with atomic_path(dir / WEIGHTS) as tmp:
-        save_file(tensors, str(tmp))  # no metadata: method.json holds it (dict order made bytes differ)
     write_json(dir / META, meta)
     return meta
 
@@ -68,8 +77,21 @@ def read_info(dir) -> dict:
     return info
 
 
-def load_method(dir, model=None, tokenizer=None) -> Method:
-    """Rebuild the method saved in `dir`, in eval mode on the CPU.
+def weights_file(dir, selection: str = "primary") -> Path:
+    """The weights of one selection rule: weights.safetensors, or alt.safetensors when the second rule
+    (method.json `alt`) kept another step; InputError when the directory has no second rule."""
+    dir = Path(dir)
+    if selection == "primary":
+        return dir / WEIGHTS
+    alt = read_info(dir).get("alt")
+    if not isinstance(alt, dict):
+        raise InputError(f"{where(dir / META, entry='alt')}: missing (trained without --eval-every-alt)")
+    return dir / ALT_WEIGHTS if alt.get("weights") else dir / WEIGHTS
+
+
+def load_method(dir, model=None, tokenizer=None, selection: str = "primary") -> Method:
+    """Rebuild the method saved in `dir`, in eval mode on the CPU (`selection` alt: the second rule's
+    parameters, see weights_file).
 
     The base model named in method.json is loaded with `load_model` unless `model` and
     `tokenizer` are given (then they must be that same base model, unmodified).
@@ -81,7 +103,7 @@ def load_method(dir, model=None, tokenizer=None) -> Method:
         config = MethodConfig(**info["config"])
     except TypeError as e:
         raise InputError(f"{where(meta, entry='config')}: {e}") from None
-    weights = dir / WEIGHTS
+    weights = weights_file(dir, selection)
     if not weights.is_file():
         raise InputError(f"{weights}: no such file")
     try:

@@ -63,7 +63,10 @@ def metrics_of(df) -> list:
 
 
 def main_test(df):
-    """One test set per cell: `test` if present (WebNLG's S/U are metric columns), else the first one."""
+    """One test set per cell: `test` if present (WebNLG's S/U are metric columns), else the first one; the
+    first selection rule's decodes (the run's own parameters; docs/results.md compares the second)."""
+    if "selection" in df.columns:
+        df = df[df["selection"].astype(str) == "primary"]
     tests = list(dict.fromkeys(df["test"].astype(str)))
     return df[df["test"].astype(str) == ("test" if "test" in tests else tests[0])]
 
@@ -121,7 +124,9 @@ def plot_lowdata(df, dataset, path):
         fig.legend(*axes[0][0].get_legend_handles_labels(), title="method", loc="upper center",
                    bbox_to_anchor=(0.5, 0.02), ncol=len(methods), frameon=False)
     n = d["n"].max() if len(d) else 0
-    fig.suptitle(f"{dataset}: low-data (mean ± std over {n} run{'s' if n != 1 else ''} per point)")
+    about = f"{d['model'].iloc[0]}, {d['test'].iloc[0]} set" if len(d) and "model" in d else ""
+    fig.suptitle(f"{dataset}: low-data (mean ± std over {n} run{'s' if n != 1 else ''} per point)"
+                 + (f"\n{about}" if about else ""), fontsize=10)
     _save(fig, path)
     if ms:  # the first panel's curves as data, one column per method: what DVC's plots read
         y, _, _ = scaled(d, ms[0])

@@ -44,9 +44,9 @@ def set_rng_state(state: dict):
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def save_checkpoint(path: Path, method, optimizer, scheduler, step, loss, print_=None, selection=None):
+def save_checkpoint(path: Path, method, optimizer, scheduler, step, loss, print_=None, selections=None):
     state = {
-        "selection": selection.state() if selection is not None else None,
+        "selections": {name: s.state() for name, s in (selections or {}).items()},
         "step": step,
         "loss": loss,
         "params": {n: p.detach().cpu() for n, p in trainable_named(method).items()},

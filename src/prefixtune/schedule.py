@@ -31,6 +31,7 @@ class Hparams:
     max_target_len: int = 128
     device: str = "auto"  # auto: cuda when present, else cpu
     eval_every: int = 0  # with dev examples: dev loss every N optimizer steps (and at the last step)
+    eval_every_alt: int = 0  # a second selection rule on the same training (0: none); see selection.py
     patience: int | None = None  # stop after this many dev evaluations without a new best; None: never
     loss: str = "sequence"  # sequence: NLL summed per target, mean over the batch (the paper's); token: mean
     dtype: str = "float32"  # bfloat16: forward and backward under autocast; the trained weights stay float32
@@ -41,6 +42,8 @@ class Hparams:
             raise InputError("--dev needs --eval-every N (dev loss every N optimizer steps)")
         if self.patience is not None and not has_dev:
             raise InputError("--patience needs --dev")
+        if self.eval_every_alt and not has_dev:
+            raise InputError("--eval-every-alt needs --dev")
         for name in ("epochs", "batch_size", "grad_accum", "max_source_len", "max_target_len"):
             if getattr(self, name) <= 0:
                 raise InputError(f"--{name.replace('_', '-')} must be positive (got {getattr(self, name)})")
@@ -48,7 +51,7 @@ class Hparams:
             raise InputError(f"--max-steps must be positive (got {self.max_steps})")
         if self.patience is not None and self.patience <= 0:
             raise InputError(f"--patience must be positive (got {self.patience})")
-        for name in ("warmup_steps", "weight_decay", "max_grad_norm", "save_every", "eval_every"):
+        for name in ("warmup_steps", "weight_decay", "max_grad_norm", "save_every", "eval_every", "eval_every_alt"):
             if getattr(self, name) < 0:
                 raise InputError(f"--{name.replace('_', '-')} must not be negative (got {getattr(self, name)})")
         if not self.lr > 0:

@@ -1,5 +1,12 @@
-"""Model selection on a dev set (`prefixtune train --dev FILE --eval-every N [--patience K]`, the paper's
-Appendix A: early stopping on dev): the dev loss, the best parameters so far, the curve, the stop rule."""
+"""Model selection on a dev set (`prefixtune train --dev FILE --eval-every N [--eval-every-alt M]
+[--patience K]`, the paper's Appendix A: early stopping on dev): the dev loss, and for each selection rule the
+best parameters so far, its dev curve and its stop rule.
+
+A rule is "evaluate every N optimizer steps (and at the last step), keep the lowest dev loss". One training
+can serve two rules (`primary`: --eval-every, whose parameters are the run's weights; `alt`: --eval-every-alt,
+kept beside them), so that a reader sees whether a result depends on how often the dev loss was looked at;
+evaluating more often never changes the training itself (eval mode draws no random numbers).
+"""
 
 import torch
 
@@ -27,11 +34,16 @@ def dev_loss(method, batches) -> float:
 
 
 class Selection:
-    """Model selection on dev (`--dev`): the best parameters so far, the dev curve, early stopping."""
+    """One selection rule: dev loss every `every` steps and at the last one; the best parameters so far,
+    the curve, early stopping after `patience` evaluations without a lower dev loss (None: never)."""
 
-    def __init__(self, patience=None):
-        self.patience, self.curve, self.bad = patience, [], 0  # bad: evaluations since the best
+    def __init__(self, every: int, patience=None):
+        self.every, self.patience, self.curve, self.bad = every, patience, [], 0  # bad: evaluations since the best
         self.best_loss = self.best_step = self.best = None
+
+    def due(self, step: int, total: int) -> bool:
+        """Whether this rule looks at the dev loss after optimizer step `step` (1-based) of `total`."""
+        return step % self.every == 0 or step == total
 
     def update(self, step, loss, method) -> bool:
         """Record the dev loss after optimizer step `step`; True when training should stop."""
@@ -54,3 +66,15 @@ class Selection:
         with torch.no_grad():
             for n, p in trainable_named(method).items():
                 p.copy_(self.best[n])
+
+    def summary(self) -> dict:
+        return {"eval_every": self.every, "best_step": self.best_step, "best_dev_loss": self.best_loss,
+                "dev_curve": self.curve}
+
+
+def rules(eval_every: int, eval_every_alt: int = 0, patience=None) -> dict:
+    """{name: Selection} for a run with dev examples: `primary` (with the patience), and `alt` when asked."""
+    out = {"primary": Selection(eval_every, patience)}
+    if eval_every_alt:
+        out["alt"] = Selection(eval_every_alt)
+    return out

@@ -39,17 +39,16 @@ import sys
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
-
 from .errors import InputError, where
-from .examples import IGNORE, Limits, collate, encode_pair
+from .examples import IGNORE, Limits, collate, encode_pair, with_source_prefix
 from .files import atomic_dir, atomic_path, read_jsonl
 from .methods.base import LOSSES
 from .registry import METHODS
 from .models import resolve_device
+from .progress import Progress
 from .resume import fingerprint, load_checkpoint, read_log, save_checkpoint
 from .schedule import DTYPES, Hparams, autocast, make_optimizer, plan, step_batches, to_device  # noqa: F401
-from .selection import Selection, dev_loss  # noqa: F401 (dev_loss: part of this module's interface)
+from .selection import dev_loss, rules  # noqa: F401 (dev_loss: part of this module's interface)
 
 
 def read_examples(path) -> list[tuple[str, str]]:
@@ -76,35 +75,29 @@ def train(method, examples, hparams: Hparams, out_dir, info: dict | None = None,
     """Train `method` on `examples` ((source, target) text pairs); write OUT (see module doc).
 
     With `dev` pairs and `hparams.eval_every`, the dev loss is computed every `eval_every` optimizer steps
-    and at the last one; the parameters with the lowest dev loss are the ones saved, training stops after
-    `hparams.patience` evaluations without a new best, and method.json records `best_step`,
-    `best_dev_loss`, `dev_curve`, `stopped_early` and `steps_run`.
+    (and every `eval_every_alt`, when set) and at the last one; the parameters with the lowest dev loss
+    under the first rule are the ones saved (under the second: alt.safetensors, see method_dir), training
+    stops after `hparams.patience` evaluations of the first rule without a new best, and method.json
+    records `best_step`, `best_dev_loss`, `dev_curve`, `stopped_early`, `steps_run` (and `alt`).
 
     `info` is added to method.json (`info["model"]` names the base model for `load_method`;
     default: the model's `name_or_path`). Seed the RNG before building the method (as `run` does)
-    for a reproducible initialization. Returns the method.json dict. The method is left trained,
-    in eval mode, on the device it trained on.
+    for a reproducible initialization. Returns the method.json dict. The method is left trained
+    (with the first rule's parameters), in eval mode, on the device it trained on.
     """
-    from .method_dir import save_method
-
     hp = hparams
     examples, dev = _pairs(examples), _pairs(dev or [])
     hp.check(has_dev=bool(dev))
-    out = Path(out_dir)
-    partial = out.with_name(out.name + ".partial")
-    info = dict(info or {})
-    info.setdefault("model", method.model.config.name_or_path)
     if not examples:
         raise InputError("no training examples")
+    out = Path(out_dir)
+    info = dict(info or {})
+    info.setdefault("model", method.model.config.name_or_path)
     device = resolve_device(hp.device)
     limits = Limits(hp.max_source_len, hp.max_target_len)
-    pad_id = method.tokenizer.pad_token_id
     encoded = [encode_pair(method.tokenizer, s, t, method.encoder_decoder, limits) for s, t in examples]
-
-    dev_batches = [to_device(collate([encode_pair(method.tokenizer, s, t, method.encoder_decoder, limits)
-                                      for s, t in dev[i:i + hp.batch_size]], pad_id, method.encoder_decoder), device)
-                   for i in range(0, len(dev), hp.batch_size)]
-    selection = Selection(hp.patience) if dev else None
+    dev_batches = _batches(method, dev, hp.batch_size, limits, device)
+    selections = rules(hp.eval_every, hp.eval_every_alt, hp.patience) if dev else {}
 
     method.to(device)
     params = method.trainable_parameters()
@@ -114,91 +107,143 @@ def train(method, examples, hparams: Hparams, out_dir, info: dict | None = None,
     optimizer, scheduler = make_optimizer(params, hp, total)
     torch.manual_seed(hp.seed)
     random.seed(hp.seed)
+    run = _Run(out, fingerprint(method, examples, hp, info, dev), method, optimizer, scheduler, selections)
+    start, loss = run.resume(total)
 
-    # Resume, or start a fresh partial folder.
-    ckpt, log_path = partial / "checkpoint.pt", partial / "log.jsonl"
-    print_ = fingerprint(method, examples, hp, info, dev)
-    start, loss = 0, float("nan")
-    if ckpt.is_file():
-        state = load_checkpoint(ckpt, method, optimizer, scheduler, print_)
-        start, loss = state["step"], state["loss"]
-        if selection is not None:
-            selection.load(state["selection"])
-        rows = read_log(log_path)
-        with atomic_path(log_path) as tmp:  # drop what the interrupted run logged after its checkpoint
-            tmp.write_text("".join(json.dumps(r) + "\n" for r in rows if r["step"] <= start))
-        tqdm.write(f"{out}: resumed from step {start} of {total} ({partial / 'checkpoint.pt'})", file=sys.stderr)
-    else:
-        if partial.exists():
-            shutil.rmtree(partial)
-        partial.mkdir(parents=True)
-        log_path.write_text("")
-
-    order_cache = {}
+    order_cache, steps_run = {}, total
     method.train()
-    steps_run = total
-    with open(log_path, "a", encoding="utf-8") as log, \
-            tqdm(total=total, initial=start, desc=f"train {method.config.method}", unit="step",
-                 disable=None) as bar:
+    with open(run.log_path, "a", encoding="utf-8") as log, \
+            Progress(total, f"train {method.config.method}", "step", initial=start) as progress:
         for step in range(start, total):
             epoch, groups = step_batches(step, len(encoded), hp, per_epoch, order_cache)
-            loss, nll, tokens = 0.0, 0.0, 0
-            for idx in groups:
-                batch = to_device(collate([encoded[i] for i in idx], pad_id, method.encoder_decoder), device)
-                # Mean over micro-batches of each one's loss (per target or per token: --loss).
-                with autocast(device, hp.dtype):
-                    part = method.loss(batch, hp.loss) / len(groups)
-                part.backward()
-                loss += part.item()
-                n = int((batch["labels"] != IGNORE).sum())  # the same loss per target token, for the log:
-                nll += part.item() * len(groups) * (len(idx) if hp.loss == "sequence" else n)  # on dev's scale
-                tokens += n
+            row = {"step": step + 1, "epoch": epoch, **_step(method, encoded, groups, hp, device)}
+            loss = row["loss"]
             if hp.max_grad_norm:
                 torch.nn.utils.clip_grad_norm_(params, hp.max_grad_norm)
-            lr = scheduler.get_last_lr()[0]
+            row["lr"] = scheduler.get_last_lr()[0]
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
-            row = {"step": step + 1, "epoch": epoch, "loss": loss, "token_loss": nll / tokens, "lr": lr}
-            stop = False
-            if selection is not None and ((step + 1) % hp.eval_every == 0 or step + 1 == total):
+            due = [s for s in selections.values() if s.due(step + 1, total)]
+            if due:
                 with autocast(device, hp.dtype):
                     row["dev_loss"] = dev_loss(method, dev_batches)
-                stop = selection.update(step + 1, row["dev_loss"], method)
+            stop = any([s.update(step + 1, row["dev_loss"], method) for s in due])  # noqa: C419 (update every rule)
             log.write(json.dumps(row) + "\n")
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
+            progress.update(1, _note(row, selections.get("primary")), force=bool(due))
             if stop:
                 steps_run = step + 1
-                tqdm.write(f"{out}: stopped early at step {steps_run}: no lower dev loss in {hp.patience} "
-                           f"evaluations (best {selection.best_loss:.4f} at step {selection.best_step})",
-                           file=sys.stderr)
+                best = selections["primary"]
+                progress.line(f"stopped early at step {steps_run}: no lower dev loss in {hp.patience} "
+                              f"evaluations (best {best.best_loss:.4f} at step {best.best_step})")
                 break
             if hp.save_every and (step + 1) % hp.save_every == 0 and step + 1 < total:
                 log.flush()
-                save_checkpoint(ckpt, method, optimizer, scheduler, step + 1, loss, print_, selection)
+                run.save(step + 1, loss)
     method.eval()
-    if selection is not None:
-        selection.restore(method)  # the parameters with the lowest dev loss are the ones kept
-        info.update(best_step=selection.best_step, best_dev_loss=selection.best_loss, dev_curve=selection.curve,
-                    stopped_early=steps_run < total, dev_examples=len(dev))
+    info.update(_selected(selections, steps_run < total, len(dev)))
+    info.update(hparams=dataclasses.asdict(hp), device=str(device), train_examples=len(encoded),
+                trainable_params_training=sum(p.numel() for p in params),  # during training (e.g. the prefix MLP)
+                steps=total, steps_run=steps_run, epochs_run=steps_run / per_epoch, final_loss=loss)
+    return run.finish(info)
 
-    trained = sum(p.numel() for p in params)
-    info.update(
-        hparams=dataclasses.asdict(hp),
-        device=str(device),
-        train_examples=len(encoded),
-        trainable_params_training=trained,  # during training (e.g. prefix MLP included)
-        steps=total,
-        steps_run=steps_run,
-        epochs_run=steps_run / per_epoch,
-        final_loss=loss,
-    )
-    with atomic_dir(out) as tmp:
-        meta = save_method(method, tmp, info)
-        shutil.copyfile(log_path, tmp / "log.jsonl")
-    shutil.rmtree(partial, ignore_errors=True)
-    return meta
+
+def _batches(method, pairs, batch_size, limits, device) -> list[dict]:
+    """Dev pairs as model batches, in order."""
+    pad_id = method.tokenizer.pad_token_id
+    encoded = [encode_pair(method.tokenizer, s, t, method.encoder_decoder, limits) for s, t in pairs]
+    return [to_device(collate(encoded[i:i + batch_size], pad_id, method.encoder_decoder), device)
+            for i in range(0, len(encoded), batch_size)]
+
+
+def _step(method, encoded, groups, hp: Hparams, device) -> dict:
+    """Forward and backward over one optimizer step's micro-batches: its loss (the objective, mean over
+    micro-batches) and the same per target token (dev_loss's scale, for the log)."""
+    loss, nll, tokens = 0.0, 0.0, 0
+    for idx in groups:
+        batch = to_device(collate([encoded[i] for i in idx], method.tokenizer.pad_token_id,
+                                  method.encoder_decoder), device)
+        with autocast(device, hp.dtype):
+            part = method.loss(batch, hp.loss) / len(groups)
+        part.backward()
+        loss += part.item()
+        n = int((batch["labels"] != IGNORE).sum())
+        nll += part.item() * len(groups) * (len(idx) if hp.loss == "sequence" else n)
+        tokens += n
+    return {"loss": loss, "token_loss": nll / tokens}
+
+
+def _note(row: dict, primary) -> str:
+    note = f"loss {row['loss']:.4f}"
+    if "dev_loss" in row:
+        note += f"  dev {row['dev_loss']:.4f}"
+        if primary is not None and primary.best_step is not None:
+            note += f" (best {primary.best_loss:.4f} at {primary.best_step})"
+    return note
+
+
+def _selected(selections: dict, stopped_early: bool, dev_examples: int) -> dict:
+    """What method.json records of the selection: the first rule's best step, loss and curve (the curve of
+    every dev evaluation), and the second rule's under `alt`; the method keeps the first rule's parameters."""
+    if not selections:
+        return {}
+    primary, alt = selections["primary"], selections.get("alt")
+    curve = {c["step"]: c for s in selections.values() for c in s.curve}
+    out = {"best_step": primary.best_step, "best_dev_loss": primary.best_loss,
+           "dev_curve": [curve[k] for k in sorted(curve)], "stopped_early": stopped_early,
+           "dev_examples": dev_examples, "eval_every": primary.every}
+    if alt is not None:
+        out["alt"] = {**alt.summary(), "weights": alt.best_step != primary.best_step}
+        del out["alt"]["dev_curve"]
+    return out
+
+
+class _Run:
+    """OUT.partial/ (checkpoint and log while training runs) and OUT (written when it completes)."""
+
+    def __init__(self, out: Path, print_, method, optimizer, scheduler, selections):
+        self.out, self.print_, self.method = out, print_, method
+        self.optimizer, self.scheduler, self.selections = optimizer, scheduler, selections
+        self.partial = out.with_name(out.name + ".partial")
+        self.ckpt, self.log_path = self.partial / "checkpoint.pt", self.partial / "log.jsonl"
+
+    def resume(self, total) -> tuple[int, float]:
+        """(first step, loss so far): from the checkpoint, or (0, nan) in a fresh partial folder."""
+        if not self.ckpt.is_file():
+            if self.partial.exists():
+                shutil.rmtree(self.partial)
+            self.partial.mkdir(parents=True)
+            self.log_path.write_text("")
+            return 0, float("nan")
+        state = load_checkpoint(self.ckpt, self.method, self.optimizer, self.scheduler, self.print_)
+        for name, s in self.selections.items():
+            s.load(state["selections"][name])
+        rows = read_log(self.log_path)
+        with atomic_path(self.log_path) as tmp:  # drop what the interrupted run logged after its checkpoint
+            tmp.write_text("".join(json.dumps(r) + "\n" for r in rows if r["step"] <= state["step"]))
+        print(f"{self.out}: resumed from step {state['step']} of {total} ({self.ckpt})", file=sys.stderr)
+        return state["step"], state["loss"]
+
+    def save(self, step, loss):
+        save_checkpoint(self.ckpt, self.method, self.optimizer, self.scheduler, step, loss, self.print_,
+                        self.selections)
+
+    def finish(self, info: dict) -> dict:
+        """Write OUT atomically: the second rule's parameters (when they differ), then the first rule's with
+        method.json and the log; remove OUT.partial."""
+        from .method_dir import ALT_WEIGHTS, save_method, save_weights
+
+        with atomic_dir(self.out) as tmp:
+            alt = self.selections.get("alt")
+            if alt is not None and info["alt"]["weights"]:
+                alt.restore(self.method)
+                save_weights(self.method, tmp / ALT_WEIGHTS)
+            if self.selections:
+                self.selections["primary"].restore(self.method)  # the lowest dev loss: the parameters kept
+            meta = save_method(self.method, tmp, info)
+            shutil.copyfile(self.log_path, tmp / "log.jsonl")
+        shutil.rmtree(self.partial, ignore_errors=True)
+        return meta
 
 
 # ----- command line -----
@@ -242,6 +287,12 @@ def add_arguments(p):
                    help="JSONL dev set: keep the parameters with the lowest dev loss (needs --eval-every)")
     p.add_argument("--eval-every", type=int, default=d.eval_every, metavar="N",
                    help="dev loss every N optimizer steps and at the last step")
+    p.add_argument("--eval-every-alt", type=int, default=d.eval_every_alt, metavar="M",
+                   help="a second selection rule on the same training: dev loss also every M steps; its best "
+                        "parameters are kept beside the first rule's (alt.safetensors; decode --selection alt)")
+    p.add_argument("--source-prefix", default=None, metavar="TEXT",
+                   help="written before every source, in training and (from method.json) in decoding: the "
+                        "authors' low-data token for fine-tuning (' {token} {source} {bos} {target} {eos}')")
     p.add_argument("--patience", type=int, default=d.patience, metavar="K",
                    help="stop after K dev evaluations without a lower dev loss (default: never)")
 
@@ -268,8 +319,11 @@ def run(args):
     hp = Hparams(**{f.name: getattr(args, f.name) for f in dataclasses.fields(Hparams)})
     hp.check(has_dev=args.dev is not None)
     resolve_device(hp.device)
-    examples = read_examples(args.train)
-    dev = read_examples(args.dev) if args.dev is not None else None
+    if args.source_prefix is not None and not args.source_prefix.strip():
+        raise InputError("--source-prefix is empty (leave it out for none)")
+    prefix = args.source_prefix
+    examples = [(with_source_prefix(s, prefix), t) for s, t in read_examples(args.train)]
+    dev = [(with_source_prefix(s, prefix), t) for s, t in read_examples(args.dev)] if args.dev is not None else None
     config = MethodConfig(method=args.method, prefix_len=args.prefix_len, mid_dim=args.mid_dim,
                           reparam=not args.no_reparam, init_text=args.init_text,
                           adapter_fraction=args.adapter_fraction, adapter_design=args.adapter_design)
@@ -280,7 +334,7 @@ def run(args):
     torch.manual_seed(hp.seed)  # the method's initialization depends on the seed only
     random.seed(hp.seed)
     method = build(model, tokenizer, config)
-    info = {"model": args.model, "train_file": str(args.train)}
+    info = {"model": args.model, "train_file": str(args.train), "source_prefix": prefix}
     if dev is not None:
         info["dev_file"] = str(args.dev)
     meta = train(method, examples, hp, args.out, info=info, dev=dev)

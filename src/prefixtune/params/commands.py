@@ -14,6 +14,8 @@ def train_cmd(model, base, mcfg, hp, train_file, out, seed, prefix_len, init_tex
     a = ["prefixtune", "train", "--model", model, "--method", base, "--train", train_file, "--out", out]
     if dev_file:
         a += ["--dev", dev_file, "--eval-every", str(hp["eval_every"])]
+        if hp.get("eval_every_alt"):
+            a += ["--eval-every-alt", str(hp["eval_every_alt"])]
         if hp.get("patience"):
             a += ["--patience", str(hp["patience"])]
     if base in PREFIX_METHODS and prefix_len is not None:  # None: the init text's token count
@@ -24,6 +26,8 @@ def train_cmd(model, base, mcfg, hp, train_file, out, seed, prefix_len, init_tex
             a += ["--no-reparam"]
     if init_text:
         a += ["--init-text", init_text]
+    if hp.get("source_prefix"):
+        a += ["--source-prefix", hp["source_prefix"]]
     if base == "adapter":
         a += ["--adapter-fraction", _num(mcfg.get("adapter_fraction", hp["adapter_fraction"])),
               "--adapter-design", mcfg.get("adapter_design", hp["adapter_design"])]
@@ -40,7 +44,9 @@ def train_cmd(model, base, mcfg, hp, train_file, out, seed, prefix_len, init_tex
     return shlex.join(a) + (" " + hp["extra"] if hp.get("extra") else "")
 
 
-def decode_cmd(model, method_dir, test_input, hyp, dp):
+def decode_cmd(model, method_dir, test_input, hyp, dp, alt_of=None):
+    """`alt_of`: decode the second selection rule's parameters, copying `alt_of` (the first rule's output)
+    when both rules kept the same step."""
     a = ["prefixtune", "decode", "--model", model, "--method-dir", method_dir, "--input", test_input, "--out", hyp,
          "--beam", str(dp["beam"]), "--length-penalty", _num(dp["length_penalty"]),
          "--hyp-length", dp["hyp_length"], "--max-new-tokens", str(dp["max_new_tokens"]),
@@ -51,6 +57,8 @@ def decode_cmd(model, method_dir, test_input, hyp, dp):
         a += ["--min-new-tokens", str(dp["min_new_tokens"])]
     if dp.get("ban_newlines"):
         a += ["--ban-newlines"]
+    if alt_of:
+        a += ["--selection", "alt", "--same-step-as", alt_of]
     return shlex.join(a) + (" " + dp["extra"] if dp.get("extra") else "")
 
 
@@ -101,7 +109,10 @@ def settings(base, mcfg, hp, dp, init_text, dev_file, limit) -> dict:
             "lr": hp["lr"], "batch_size": hp["batch_size"], "max_steps": hp["max_steps"], "epochs": hp["epochs"],
             "warmup_steps": hp["warmup_steps"], "max_source_len": hp.get("max_source_len"), "loss": hp["loss"],
             "dtype": hp["dtype"],
-            "init_text": init_text, "dev": dev_file, "eval_every": hp.get("eval_every") if dev_file else None,
+            "init_text": init_text, "source_prefix": hp.get("source_prefix"),
+            "dev": dev_file, "eval_every": hp.get("eval_every") if dev_file else None,
+            "eval_every_alt": hp.get("eval_every_alt") if dev_file else None,
+            "select_by": "dev_loss" if dev_file else None,
             "patience": hp.get("patience") if dev_file else None, "test_limit": limit, "beam": dp["beam"],
             "length_penalty": dp["length_penalty"], "hyp_length": dp["hyp_length"],
             "max_new_tokens": dp["max_new_tokens"],

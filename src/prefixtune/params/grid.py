@@ -159,6 +159,7 @@ def expand(s: dict, where=PARAMS) -> Grid:
             sizes.setdefault(source, set()).add(size)
             samples[source] = max(samples.get(source, 1), exp.get("samples", 1))
         hp, dp = dict(s["train"]), dict(s["decode"])
+        hp["loss"] = mcfg.get("loss", hp["loss"])  # the method's objective; overrides may change it (XSum)
         for o in s["overrides"]:
             if _matches(o.get("when", {}), {"dataset": ds, "method": label, "size": size, "experiment": name}):
                 hp.update(o.get("train", {}))
@@ -184,7 +185,7 @@ def expand(s: dict, where=PARAMS) -> Grid:
         run.train_cmd = C.train_cmd(dcfg["model"], base, mcfg, hp, train_file, run.method_dir, seed, p, init_text,
                                     dev_file)
         run.settings = {"model": dcfg["model"], **C.settings(base, mcfg, hp, dp, init_text, dev_file, limit)}
-        for test in dcfg.get("tests", ["test"]):
+        for test in exp.get("tests") or dcfg.get("tests", ["test"]):
             src_in, src_refs = f"{base_dir}/{test}.jsonl", f"{base_dir}/{test}.refs.txt"
             tin, trefs = src_in, src_refs
             if limit:
@@ -193,9 +194,15 @@ def expand(s: dict, where=PARAMS) -> Grid:
                 testsets[slug] = {"input": tin, "refs": trefs, "source": source, "src_input": src_in,
                                   "src_refs": src_refs, "cmd": C.testset_cmd(src_in, src_refs, limit, tin, trefs)}
             hyp, sc = f"{run.dir}/{test}.hyp.txt", f"{run.dir}/{test}.scores.json"
-            run.tests[test] = {"input": tin, "refs": trefs, "hyp": hyp, "scores": sc,
-                               "decode_cmd": C.decode_cmd(dcfg["model"], run.method_dir, tin, hyp, dp),
+            run.tests[test] = {"test": test, "selection": "primary", "input": tin, "refs": trefs, "hyp": hyp,
+                               "scores": sc, "decode_cmd": C.decode_cmd(dcfg["model"], run.method_dir, tin, hyp, dp),
                                "score_cmd": C.score_cmd(dcfg["task"], hyp, trefs, sc, tin)}
+            if dev_file and hp.get("eval_every_alt"):  # the second selection rule's parameters, decoded too
+                ahyp, asc = f"{run.dir}/{test}-alt.hyp.txt", f"{run.dir}/{test}-alt.scores.json"
+                run.tests[f"{test}-alt"] = {
+                    "test": test, "selection": "alt", "input": tin, "refs": trefs, "hyp": ahyp, "scores": asc,
+                    "decode_cmd": C.decode_cmd(dcfg["model"], run.method_dir, tin, ahyp, dp, alt_of=hyp),
+                    "score_cmd": C.score_cmd(dcfg["task"], ahyp, trefs, asc, tin)}
         old = runs.get(rid)
         if old is None:
             runs[rid] = run
@@ -243,7 +250,9 @@ def expected_plots(runs, results="results") -> list:
 
 def run_record(r: Run) -> dict:
     """One run as `params show --json` prints it (null where a setting does not apply; test_limit null:
-    the whole test set; dev null: no model selection on a dev set)."""
+    the whole test set; dev null: no model selection on a dev set; tests: each decoded set, its input file and
+    the selection rule whose parameters decode it)."""
     return {"id": r.id, "preset": r.preset, "experiment": r.experiments[0], "experiments": r.experiments,
             "dataset": r.dataset, "method": r.method, "base_method": r.base, "size": r.size, "sample": r.sample,
-            "seed": r.seed, "prefix_len": r.prefix_len, "init": r.init, **r.settings}
+            "seed": r.seed, "prefix_len": r.prefix_len, "init": r.init, **r.settings,
+            "tests": {name: {"input": t["input"], "selection": t["selection"]} for name, t in r.tests.items()}}

@@ -85,7 +85,8 @@ def table(grid: Grid, overlay: dict | None = None) -> list[Stage]:
                          (r.method_dir,), f"{logs}/train/{rid}.log", code["train"]))
         for test, t in r.tests.items():
             key = f"{rid}/{test}"
-            out.append(Stage("decode", key, t["decode_cmd"], (r.method_dir, t["input"]), (t["hyp"],),
+            first = (r.tests[t["test"]]["hyp"],) if t["selection"] == "alt" else ()  # copied when the same step
+            out.append(Stage("decode", key, t["decode_cmd"], (r.method_dir, t["input"], *first), (t["hyp"],),
                              f"{logs}/decode/{key}.log", code["decode"]))
             out.append(Stage("score", key, t["score_cmd"], (t["hyp"], t["refs"]), (t["scores"],),
                              f"{logs}/score/{key}.log", code["score"]))
