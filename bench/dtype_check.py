@@ -69,10 +69,16 @@ def with_options(cmd: str, out_flag: str, out: Path, **opts) -> list:
     return CLI + rest + [a for k, v in opts.items() if v is not None for a in (k, str(v))]
 
 
+def first_test(run) -> dict:
+    """The run's one decoded set with its own (first selection rule's) parameters."""
+    (t,) = [t for t in run.tests.values() if t.get("selection", "primary") == "primary"]
+    return t
+
+
 def commands(run, dtype, device, folder: Path, smoke=False):
     """(train argv, decode argv) of one run in `dtype` on `device`, writing into `folder`; `smoke`: 2 steps and
     3 test inputs, to try the whole path quickly (numbers meaningless)."""
-    (test, t), = run.tests.items()
+    t = first_test(run)
     off_cpu = {} if device == "cpu" else {"threads": None}  # torch CPU threads: the preset's, on the CPU only
     quick = ({"max_steps": 2, "eval_every": 1}, {"limit": 3}) if smoke else ({}, {})
     train = with_options(run.train_cmd, "--out", folder / "method", dtype=dtype, device=device, **off_cpu,
@@ -108,7 +114,7 @@ def run(args):
 def grid_float32(r):
     """The grid's own finished run as the float32 arm on the CPU (`run`'s float32 commands on the CPU are the
     grid's but for the output folder): its method.json, scores and stage seconds, or None if not finished."""
-    (test, t), = r.tests.items()
+    t = first_test(r)
     scores = ROOT / t["scores"]
     if not scores.exists():
         return None
@@ -124,7 +130,7 @@ def report(args):
         for dtype in DTYPES:
             folder = args.results / r.method / dtype
             if (folder / "times.json").exists():
-                (test, t), = r.tests.items()
+                t = first_test(r)
                 scores = folder / "test.scores.json"
                 argv = with_options(t["score_cmd"], "--out", scores, hyp=folder / "test.hyp.txt")
                 subprocess.run(argv, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from prefixtune import params as P
 
 REPO = Path(__file__).resolve().parents[1]
@@ -39,7 +41,7 @@ def test_dtype_check_runs_the_grids_commands_changing_only_output_dtype_and_devi
     assert {r.method for r in runs} == {"prefix", "finetune", "adapter-0.1"}
     grid = P.build(REPO / "params.yaml")
     for r in runs:
-        (t,) = r.tests.values()
+        t = r.tests["dev"]  # the set decoded with the run's own (first selection rule's) parameters
         for device, dtype in (("cuda", "bfloat16"), ("cpu", "float32")):
             train, decode = dc.commands(r, dtype, device, tmp_path / "x")
             assert train[:3] == [sys.executable, "-m", "prefixtune.cli"]
@@ -66,6 +68,12 @@ def test_dtype_check_report_without_runs_is_one_line(tmp_path):
 def test_dtype_check_report_takes_the_grids_run_as_the_cpu_float32_arm(tmp_path):
     """With --float32-from-grid and no float32 folder, the float32 rows are the grid's committed n = 100 s0 runs:
     their own scores, kept step and stage seconds."""
+    from prefixtune import params as P
+
+    grid = P.build(REPO / "params.yaml", {"preset": "cpu"})
+    chosen = [r for r in grid.runs.values() if r.size == 100 and r.sample == 0]
+    if not all((REPO / t["scores"]).is_file() for r in chosen for t in r.tests.values()):
+        pytest.skip("the cpu grid's n = 100 s0 runs are not finished on the current protocol (scripts/run-grid)")
     csv_path = tmp_path / "dtype.csv"
     done = subprocess.run([sys.executable, str(REPO / "bench" / "dtype_check.py"), "report", str(tmp_path / "none"),
                            "--float32-from-grid", "--csv", str(csv_path)], capture_output=True, text=True, cwd=REPO)
@@ -76,7 +84,7 @@ def test_dtype_check_report_takes_the_grids_run_as_the_cpu_float32_arm(tmp_path)
     for row in rows:
         run = REPO / "runs" / "cpu" / row["run"]
         assert row["run"].split("/")[2].startswith("n100-s0-") and row["device"] == "cpu (the grid's run)"
-        assert float(row["BLEU"]) == json.loads((run / "test.scores.json").read_text())["BLEU"]
+        assert float(row["BLEU"]) == json.loads((run / "dev.scores.json").read_text())["BLEU"]
         assert int(row["best_step"]) == json.loads((run / "method" / "method.json").read_text())["best_step"]
         assert float(row["train_s"]) == json.loads((run / "method.run.json").read_text())["seconds"]
 

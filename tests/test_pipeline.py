@@ -149,6 +149,62 @@ def test_both_engines_run_the_stage_table(tmp_path):
             assert (d["cmd"], d["deps"], d["outs"]) == (s.cmd, [*s.deps, *s.code], list(s.outs))
 
 
+def kill_while_running(args, cwd, job_cmd, log, timeout=300):
+    """Start Snakemake (args) in its own process group, wait until one of its jobs runs a command containing
+    job_cmd (a descendant process with it in its command line: the job has started, so its outputs are marked
+    incomplete and the next run has work to do and needs the lock), then kill -9 the whole group (Snakemake
+    and the job's shell and children, so that nothing lives on to write into outputs) and wait until they
+    are gone. Every wait has a deadline that fails the test. Snakemake's output goes to log."""
+    import signal
+
+    import psutil
+
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(args, cwd=cwd, env=env(), stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    t0 = time.monotonic()
+    deadline = t0 + timeout
+    try:
+        job = []
+        while not job:
+            if proc.poll() is not None:
+                pytest.fail(f"{args} exited {proc.returncode} before a job running {job_cmd!r} was seen:\n"
+                            f"{log.read_text(errors='replace')[-4000:]}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"no job running {job_cmd!r} within {timeout} s of starting {args}:\n"
+                            f"{log.read_text(errors='replace')[-4000:]}")
+            try:
+                children = psutil.Process(proc.pid).children(recursive=True)
+            except psutil.NoSuchProcess:
+                continue  # exited: poll() says so on the next pass
+            for c in children:
+                try:
+                    if job_cmd in " ".join(c.cmdline()):
+                        job = children
+                        break
+                except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
+                    pass
+            else:
+                time.sleep(0.05)
+        print(f"{job_cmd!r} running after {time.monotonic() - t0:.1f} s: kill -9 Snakemake's process group")
+        os.killpg(proc.pid, signal.SIGKILL)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+    gone_by = time.monotonic() + 60
+    for c in job:
+        while time.monotonic() < gone_by:
+            try:
+                if c.status() == psutil.STATUS_ZOMBIE:
+                    break
+            except psutil.NoSuchProcess:
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail(f"process {c.pid} of the killed Snakemake run still alive 60 s after kill -9")
+
+
 def test_snakemake_end_to_end(tmp_path):
     repo = copy_repo(tmp_path / "repo")
     before = snapshot(repo)
@@ -189,18 +245,13 @@ def test_snakemake_end_to_end(tmp_path):
     # kill -9 while Snakemake holds its lock: the README's command is refused until `snakemake --unlock`,
     # then runs (its profile re-runs the job the kill left incomplete)
     sm = [str(BIN / "snakemake"), "--profile", "workflow/profiles/local", "--config", "preset=tiny"]
-    proc = subprocess.Popen(sm + ["--forcerun", "aggregate"], cwd=repo, env=env(), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while not any((repo / ".snakemake" / "locks").glob("*")) and time.time() < deadline:
-        time.sleep(0.05)
-    proc.kill()
-    proc.wait()
-    assert any((repo / ".snakemake" / "locks").glob("*"))
+    kill_while_running(sm + ["--forcerun", "aggregate"], repo, "prefixtune aggregate", tmp_path / "killed.log")
+    assert any((repo / ".snakemake" / "locks").glob("*")), "no lock left after kill -9"
     locked = sh(sm, repo, check=False)
     assert "LockException" in locked, locked[-2000:]
     sh(sm + ["--unlock"], repo)
-    sh(sm, repo)
+    jobs = planned(sh(sm, repo))  # finished jobs are kept: only the killed job and what follows it re-run
+    assert jobs == {"aggregate": 1, "plot": 1}, jobs
     check_outputs(repo)
 
     # code is a dependency: editing the scoring code re-runs score (and what follows), not train or decode;
