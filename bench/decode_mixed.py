@@ -27,7 +27,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from prefixtune.decode import decode  # noqa: E402
+from prefixtune.decoding.search import decode  # noqa: E402
 from prefixtune.methods import MethodConfig, build  # noqa: E402
 from prefixtune.models import load_model  # noqa: E402
 

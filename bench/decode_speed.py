@@ -35,7 +35,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from prefixtune.decode import decode  # noqa: E402
+from prefixtune.decoding.search import decode  # noqa: E402
 from prefixtune.examples import encode_pair  # noqa: E402
 from prefixtune.method_dir import load_method  # noqa: E402
 from prefixtune.methods.base import cache_arg  # noqa: E402

@@ -43,7 +43,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from prefixtune.examples import collate, separator_id  # noqa: E402
 from prefixtune.methods import MethodConfig, build  # noqa: E402
 from prefixtune.models import load_model  # noqa: E402
-from prefixtune.train import Hparams, make_optimizer, to_device  # noqa: E402
+from prefixtune.configs import TrainConfig  # noqa: E402
+from prefixtune.train import make_optimizer, to_device  # noqa: E402
 
 METHODS = ("prefix", "finetune", "peft_prefix")
 ARCH = "smollm2-135m-arch"
@@ -102,7 +103,7 @@ class Runner:
             self.forward = lambda: self.module.loss(self.batch)  # as prefixtune.train does
         self.module.train()
         self.batch = to_device(batch, device)
-        self.hp = Hparams(lr=5e-5)
+        self.hp = TrainConfig(lr=5e-5)
         self.optimizer, self.scheduler = make_optimizer(self.params, self.hp, total_steps)
         self.trainable = sum(p.numel() for p in self.params)
 

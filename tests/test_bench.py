@@ -47,7 +47,7 @@ def test_dtype_check_runs_the_grids_commands_changing_only_output_dtype_and_devi
             assert train[:3] == [sys.executable, "-m", "prefixtune.cli"]
             ours, theirs = _options(train[3:]), _options(shlex.split(grid.runs[r.id].train_cmd)[1:])
             assert ours.pop("--out") == str(tmp_path / "x" / "method") and ours.pop("--dtype") == dtype
-            assert ours.pop("--device") == device and theirs.pop("--out") and theirs.pop("--dtype") == "float32"
+            assert ours.pop("--device") == device and theirs.pop("--out") and theirs.pop("--dtype", "float32") == "float32"
             if device == "cuda":  # the preset's CPU threads do not apply off the CPU
                 assert theirs.pop("--threads") == "2"
             assert ours == theirs

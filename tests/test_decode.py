@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from prefixtune import cli
-from prefixtune.decode import Mixed, beam_search, decode
+from prefixtune.decoding.routed import Routed
+from prefixtune.decoding.search import beam_search, decode
 from prefixtune.examples import collate, encode_pair
 from prefixtune.method_dir import save_method
 from prefixtune.methods import MethodConfig, build
@@ -236,7 +237,7 @@ def test_mixed_batch_equals_separate_runs(name, kind):
     routes = [i % 2 for i in range(len(sources))]
     kw = dict(beam=3, length_penalty=0.8, max_new_tokens=12, progress=False, min_new_tokens=3)
     # decoder-only prefixes prefill in one forward from stacked prefix caches; others per method
-    assert (Mixed(methods).prefixes is not None) == (kind == "prefix" and name != "tiny-bart")
+    assert (Routed(methods).prefixes is not None) == (kind == "prefix" and name != "tiny-bart")
     mixed = decode(methods, sources, routes, batch_size=4, **kw)
     separate = [decode([m], sources, batch_size=4, **kw) for m in methods]
     assert mixed == [separate[r][i] for i, r in enumerate(routes)]
@@ -334,7 +335,7 @@ def test_cli_refuses_to_mix_weight_methods_and_other_models(tmp_path, capsys):
 
 
 def test_ban_newlines_never_generates_a_newline_token():
-    from prefixtune.decode import newline_ids
+    from prefixtune.decoding.search import newline_ids
 
     _, tok = load_model("tiny-gpt2")
     nl = newline_ids(tok)
@@ -366,7 +367,7 @@ def test_ban_newlines_never_generates_a_newline_token():
 def greedy_steps(method, batch, steps, ours):
     """The prefill's logits and `steps` greedy steps' (stacked), with `one_query_attention` if `ours`, else
     the model's own; the rows are reversed before the second step (a beam reorder through the cache)."""
-    from prefixtune.attention import decoding_attention
+    from prefixtune.decoding.attention import decoding_attention
 
     rows = torch.arange(len(batch["input_ids"]))
     with decoding_attention(method.model) if ours else torch.no_grad():
@@ -400,7 +401,7 @@ def test_beam_layer_copies_once_and_holds_what_dynamic_layer_holds():
     append writes into the position the reorder left free (the same storage), and the length excludes it."""
     from transformers.cache_utils import DynamicLayer
 
-    from prefixtune.methods.base import BeamLayer
+    from prefixtune.decoding.cache import BeamLayer
 
     torch.manual_seed(0)
     keys, values, new_k, new_v = (torch.randn(4, 2, n, 8) for n in (5, 5, 1, 1))

@@ -328,3 +328,50 @@ def test_stage_commands_round_trip_through_the_stages_own_parsers(preset):
             refs = c.ref if isinstance(c.ref, list) else [c.ref]
             task = grid.settings["datasets"][r.dataset]["task"]
             assert (str(c.hyp), str(c.out), c.task) == (t["hyp"], t["scores"], task) and t["refs"] in map(str, refs)
+
+
+def test_params_defaults_are_the_configs_defaults(doc):
+    """One definition per setting: params.yaml's `defaults` name the same defaults as the typed configs that
+    the commands are built from (a null there is a field whose default is None)."""
+    import dataclasses
+
+    from prefixtune.configs import DecodeConfig, TrainConfig
+    from prefixtune.methods.config import MethodConfig
+
+    checked = 0
+    for section, configs in (("train", (TrainConfig(), MethodConfig("prefix"))), ("decode", (DecodeConfig(),))):
+        for key, value in doc["defaults"][section].items():
+            if key == "extra":  # params.yaml's: text appended to the command line, not a config field
+                continue
+            for config in configs:
+                if key in {f.name for f in dataclasses.fields(config)}:
+                    assert getattr(config, key) == value, f"defaults.{section}.{key}: {value!r} in params.yaml"
+                    checked += 1
+    assert checked >= 24  # every key of defaults.train and defaults.decode but init, dev and extra
+
+
+def test_commands_are_the_configs_flags():
+    """A run's train and decode commands are its configs' flags: parsing them back gives the configs."""
+    import argparse
+    import shlex
+
+    from prefixtune import decode, train
+    from prefixtune.configs import DecodeConfig, TrainConfig, from_args
+
+    g = P.build(REPO / "params.yaml", {"preset": "paper"})
+    for rid in ("e2e/finetune/n50-s0-seed0", "xsum/prefix/full-seed0-p100-random", "dart/adapter-3/full-seed0"):
+        r = g.runs[rid]
+        p = argparse.ArgumentParser()
+        train.add_arguments(p)
+        args = p.parse_args(shlex.split(r.train_cmd)[2:])
+        hp = from_args(TrainConfig, args)
+        assert (hp.lr, hp.batch_size, hp.loss, hp.seed) == (r.settings["lr"], r.settings["batch_size"],
+                                                           r.settings["loss"], r.seed)
+        assert hp.source_prefix == r.settings["source_prefix"] and (hp.max_steps, hp.epochs) == (
+            r.settings["max_steps"], r.settings["epochs"])
+        p = argparse.ArgumentParser()
+        decode.add_arguments(p)
+        t = next(iter(r.tests.values()))
+        d = from_args(DecodeConfig, p.parse_args(shlex.split(t["decode_cmd"])[2:]))
+        assert (d.beam, d.length_penalty, d.max_new_tokens, d.ban_newlines) == (
+            r.settings["beam"], r.settings["length_penalty"], r.settings["max_new_tokens"], r.settings["ban_newlines"])

@@ -11,12 +11,13 @@ import torch
 from safetensors.torch import load_file
 
 from prefixtune import cli
+from prefixtune.configs import TrainConfig
 from prefixtune.errors import InputError
 from prefixtune.examples import collate, encode_pair
 from prefixtune.method_dir import load_method, save_method
 from prefixtune.methods import MethodConfig, build
 from prefixtune.models import load_model
-from prefixtune.train import Hparams, train
+from prefixtune.train import train
 
 METHODS = ["finetune", "finetune-top2", "prefix", "adapter"]
 # Tiny random models learn slowly through a few parameters: prefix and adapter get larger rates.
@@ -71,7 +72,7 @@ def trained(method_name, model_name="tiny-gpt2", out=None, steps=10):
     model, tokenizer = load_model(model_name)
     torch.manual_seed(0)
     method = build(model, tokenizer, MethodConfig(method_name, prefix_len=8, mid_dim=32, adapter_fraction=0.05))
-    meta = train(method, PAIRS, Hparams(max_steps=steps, lr=LR[method_name], batch_size=3, save_every=0),
+    meta = train(method, PAIRS, TrainConfig(max_steps=steps, lr=LR[method_name], batch_size=3, save_every=0),
                  out, info={"model": model_name})
     return method, meta
 
@@ -398,7 +399,7 @@ def test_two_selection_rules_from_one_training(tmp_path, train_file, dev_file):
 def test_source_prefix_reaches_training_and_decoding(tmp_path, train_file, capsys):
     """The authors' low-data token for fine-tuning: text before every source, recorded in method.json, so that
     decode writes it before every input without being told."""
-    from prefixtune.decode import decode
+    from prefixtune.decoding.search import decode
     cli.main(command(train_file, tmp_path / "m", "finetune", "tiny-gpt2", 2, "--source-prefix", "table-to-text:"))
     assert json.loads((tmp_path / "m" / "method.json").read_text())["source_prefix"] == "table-to-text:"
     inputs = tmp_path / "in.jsonl"

@@ -70,7 +70,7 @@ def from_peft(peft_dir, out, model_name=None) -> dict:
     from .files import atomic_dir
     from .method_dir import save_method
     from .methods import MethodConfig, build
-    from .methods.infix import kv_shape
+    from .methods.kv import kv_shape
     from .models import load_model
 
     config, tensors = read_peft(peft_dir)

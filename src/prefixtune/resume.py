@@ -21,7 +21,7 @@ from .selection import trainable_named
 def fingerprint(method, examples, hp, info: dict, dev=()) -> str:
     """What must match for a checkpoint to resume this run (not save_every or device)."""
     h = hashlib.sha256()
-    hp_dict = {k: v for k, v in asdict(hp).items() if k not in ("save_every", "device")}
+    hp_dict = {k: v for k, v in asdict(hp).items() if k not in ("save_every", "device", "threads")}
     h.update(json.dumps([info.get("model"), method.config.to_dict(), hp_dict], sort_keys=True).encode())
     for source, target in examples:
         h.update(json.dumps([source, target]).encode())

@@ -39,15 +39,18 @@ import sys
 from pathlib import Path
 
 import torch
+
+from .configs import TrainConfig, from_args
+from .configs import add_arguments as add_config_arguments
 from .errors import InputError, where
 from .examples import IGNORE, Limits, collate, encode_pair, with_source_prefix
 from .files import atomic_dir, atomic_path, read_jsonl
-from .methods.base import LOSSES
-from .registry import METHODS
+from .methods.config import MethodConfig
 from .models import resolve_device
 from .progress import Progress
+from .registry import METHODS
 from .resume import fingerprint, load_checkpoint, read_log, save_checkpoint
-from .schedule import DTYPES, Hparams, autocast, make_optimizer, plan, step_batches, to_device  # noqa: F401
+from .schedule import autocast, make_optimizer, plan, step_batches, to_device
 from .selection import dev_loss, rules  # noqa: F401 (dev_loss: part of this module's interface)
 
 
@@ -71,7 +74,7 @@ def _pairs(items) -> list[tuple[str, str]]:
     return [(e["source"], e["target"]) if isinstance(e, dict) else tuple(e) for e in items]
 
 
-def train(method, examples, hparams: Hparams, out_dir, info: dict | None = None, dev=None) -> dict:
+def train(method, examples, hparams: TrainConfig, out_dir, info: dict | None = None, dev=None) -> dict:
     """Train `method` on `examples` ((source, target) text pairs); write OUT (see module doc).
 
     With `dev` pairs and `hparams.eval_every`, the dev loss is computed every `eval_every` optimizer steps
@@ -156,7 +159,7 @@ def _batches(method, pairs, batch_size, limits, device) -> list[dict]:
             for i in range(0, len(encoded), batch_size)]
 
 
-def _step(method, encoded, groups, hp: Hparams, device) -> dict:
+def _step(method, encoded, groups, hp: TrainConfig, device) -> dict:
     """Forward and backward over one optimizer step's micro-batches: its loss (the objective, mean over
     micro-batches) and the same per target token (dev_loss's scale, for the log)."""
     loss, nll, tokens = 0.0, 0.0, 0
@@ -248,85 +251,38 @@ class _Run:
 
 # ----- command line -----
 def add_arguments(p):
-    d = Hparams()
     p.add_argument("--model", required=True, help="tiny-gpt2, tiny-llama, tiny-bart, smollm2-135m, hub id or dir")
     p.add_argument("--method", required=True, help=f"the method to train: {', '.join(METHODS)}")
     p.add_argument("--train", required=True, type=Path, help="JSONL with 'source' and 'target' per line")
     p.add_argument("--out", required=True, type=Path, help="method directory to write")
-    p.add_argument("--prefix-len", type=int, default=None,
-                   help="P, virtual tokens (prefix/embedding/infix; default 10, or --init-text's token count)")
-    p.add_argument("--mid-dim", type=int, default=512, help="hidden size of the reparametrization MLP")
-    p.add_argument("--no-reparam", action="store_true", help="optimize the prefix directly (no MLP)")
-    p.add_argument("--init-text", default=None, help="initialize the prefix from these real words")
-    p.add_argument("--adapter-fraction", type=float, default=0.001, help="adapter size / base parameters")
-    p.add_argument("--adapter-design", choices=("lin", "houlsby"), default="lin",
-                   help="lin: one adapter with LayerNorm after each block (Lin et al. 2020, as the authors' code); "
-                        "houlsby: two per block, after attention and after the feed-forward")
-    p.add_argument("--epochs", type=int, default=d.epochs)
-    p.add_argument("--max-steps", type=int, default=None, help="optimizer steps (wins over --epochs)")
-    p.add_argument("--lr", type=float, default=d.lr)
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--grad-accum", type=int, default=d.grad_accum)
-    p.add_argument("--warmup-steps", type=int, default=d.warmup_steps)
-    p.add_argument("--weight-decay", type=float, default=d.weight_decay)
-    p.add_argument("--max-grad-norm", type=float, default=d.max_grad_norm, help="0: no clipping")
-    p.add_argument("--loss", choices=LOSSES, default=d.loss,
-                   help="sequence: NLL summed over each target, mean over the batch (the paper's, and the "
-                   "authors' objective_mode 1); token: mean over target tokens")
-    p.add_argument("--dtype", choices=DTYPES, default=d.dtype,
-                   help="bfloat16: mixed precision (autocast; the trained weights stay float32). Default float32: "
-                   "on CPUs without AVX-512 BF16 bfloat16 is slower (see bench/train_step.py)")
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--save-every", type=int, default=d.save_every,
-                   help="checkpoint into OUT.partial/ every N optimizer steps (0: never)")
-    p.add_argument("--max-source-len", type=int, default=d.max_source_len)
-    p.add_argument("--max-target-len", type=int, default=d.max_target_len)
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    p.add_argument("--device", default=d.device, help="auto, cpu, cuda, cuda:1, ...")
     p.add_argument("--dev", type=Path, default=None,
                    help="JSONL dev set: keep the parameters with the lowest dev loss (needs --eval-every)")
-    p.add_argument("--eval-every", type=int, default=d.eval_every, metavar="N",
-                   help="dev loss every N optimizer steps and at the last step")
-    p.add_argument("--eval-every-alt", type=int, default=d.eval_every_alt, metavar="M",
-                   help="a second selection rule on the same training: dev loss also every M steps; its best "
-                        "parameters are kept beside the first rule's (alt.safetensors; decode --selection alt)")
-    p.add_argument("--source-prefix", default=None, metavar="TEXT",
-                   help="written before every source, in training and (from method.json) in decoding: the "
-                        "authors' low-data token for fine-tuning (' {token} {source} {bos} {target} {eos}')")
-    p.add_argument("--patience", type=int, default=d.patience, metavar="K",
-                   help="stop after K dev evaluations without a lower dev loss (default: never)")
+    add_config_arguments(p, MethodConfig, skip=("method", "extra"))
+    add_config_arguments(p, TrainConfig)
 
 
 def run(args):
-    from .methods import MethodConfig, build, method_class
+    from .methods import build, method_class
     from .models import load_model
 
     # Cheap checks first: bad input fails before any model is loaded, and leaves no OUT.
     method_class(args.method)
-    if args.prefix_len is None and not args.init_text:
-        args.prefix_len = 10
-    if args.prefix_len is not None and args.prefix_len <= 0:
-        raise InputError(f"--prefix-len must be positive (got {args.prefix_len})")
-    if args.mid_dim <= 0:
-        raise InputError(f"--mid-dim must be positive (got {args.mid_dim})")
-    if not 0 < args.adapter_fraction < 1:
+    config = from_args(MethodConfig, args, method=args.method)
+    if config.prefix_len is not None and config.prefix_len <= 0:
+        raise InputError(f"--prefix-len must be positive (got {config.prefix_len})")
+    if config.mid_dim <= 0:
+        raise InputError(f"--mid-dim must be positive (got {config.mid_dim})")
+    if not 0 < config.adapter_fraction < 1:
         raise InputError(f"--adapter-fraction is a fraction of the base model's parameters, between 0 and 1 "
-                         f"exclusive (got {args.adapter_fraction}; the paper's are 0.001 and 0.03)")
-    if args.threads is not None:
-        if args.threads <= 0:
-            raise InputError(f"--threads must be positive (got {args.threads})")
-        torch.set_num_threads(args.threads)
-    hp = Hparams(**{f.name: getattr(args, f.name) for f in dataclasses.fields(Hparams)})
+                         f"exclusive (got {config.adapter_fraction}; the paper's are 0.001 and 0.03)")
+    hp = from_args(TrainConfig, args)
     hp.check(has_dev=args.dev is not None)
+    if hp.threads is not None:
+        torch.set_num_threads(hp.threads)
     resolve_device(hp.device)
-    if args.source_prefix is not None and not args.source_prefix.strip():
-        raise InputError("--source-prefix is empty (leave it out for none)")
-    prefix = args.source_prefix
+    prefix = hp.source_prefix
     examples = [(with_source_prefix(s, prefix), t) for s, t in read_examples(args.train)]
     dev = [(with_source_prefix(s, prefix), t) for s, t in read_examples(args.dev)] if args.dev is not None else None
-    config = MethodConfig(method=args.method, prefix_len=args.prefix_len, mid_dim=args.mid_dim,
-                          reparam=not args.no_reparam, init_text=args.init_text,
-                          adapter_fraction=args.adapter_fraction, adapter_design=args.adapter_design)
     try:
         model, tokenizer = load_model(args.model)
     except InputError as e:  # hub errors span several lines; the CLI promises one

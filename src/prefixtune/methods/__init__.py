@@ -6,7 +6,9 @@
 import importlib
 
 from ..errors import InputError
-from ..registry import METHODS  # name -> Traits (class path, traits); imported on demand
+from ..registry import (
+    METHODS,  # name -> Traits (class path, traits); imported on demand
+)
 
 
 def method_class(name: str):
@@ -24,10 +26,18 @@ def build(model, tokenizer, config):
 def __getattr__(name):
     """Method, MethodConfig and DecodeState load torch and transformers: only when asked for, so that the
     registry (methods.registry, no torch) is cheap to read for the grid and the plots."""
-    if name in ("DecodeState", "Method", "MethodConfig"):
-        from . import base
+    if name == "MethodConfig":
+        from .config import MethodConfig
 
-        return getattr(base, name)
+        return MethodConfig
+    if name == "DecodeState":
+        from ..decoding.cache import DecodeState
+
+        return DecodeState
+    if name == "Method":
+        from .base import Method
+
+        return Method
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

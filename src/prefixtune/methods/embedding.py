@@ -18,8 +18,10 @@ Trainable tensors are kept at least float32; they are cast to the model's dtype 
 import torch
 from torch import nn
 
+from ..decoding.cache import DecodeState
 from ..examples import IGNORE, positions
-from .base import DecodeState, Method, cache_arg, init_text_ids, master_dtype, model_cache
+from .base import Method, init_text_ids, master_dtype
+from .kv import cache_arg, model_cache
 
 
 class VirtualTokens(nn.Module):

@@ -26,18 +26,12 @@ exactly those words written between x and SEP: E2 = their token embeddings and (
 import torch
 from torch import nn
 
+from ..decoding.cache import DecodeState
 from ..errors import InputError
 from ..examples import positions
-from .base import DecodeState, Method, cache_arg, init_text_ids, master_dtype, model_cache
+from .base import Method, init_text_ids, master_dtype
+from .kv import cache_arg, kv_shape, model_cache
 from .prefix import PrefixGroup
-
-
-def kv_shape(config):
-    """(layers, key/value heads, head_dim) of a decoder-only model config (GPT-2, Llama)."""
-    heads = config.num_attention_heads
-    kv_heads = getattr(config, "num_key_value_heads", None) or heads
-    head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
-    return config.num_hidden_layers, kv_heads, head_dim
 
 
 class Infix(Method):

@@ -32,23 +32,9 @@ import warnings
 import torch
 from torch import nn
 
-from .base import DecodeState, Method, cache_arg, init_text_ids, master_dtype, model_cache
-
-
-def _shapes(model):
-    """{group: (layers, kv_heads, head_dim)} and the hidden size, read from the model config."""
-    cfg = model.config
-    if cfg.is_encoder_decoder:  # BART-like
-        d = cfg.d_model
-        enc_h, dec_h = cfg.encoder_attention_heads, cfg.decoder_attention_heads
-        return {"encoder": (cfg.encoder_layers, enc_h, d // enc_h),
-                "decoder": (cfg.decoder_layers, dec_h, d // dec_h),
-                "cross": (cfg.decoder_layers, dec_h, d // dec_h)}, d
-    cfg = cfg.get_text_config()
-    heads = cfg.num_attention_heads
-    kv_heads = getattr(cfg, "num_key_value_heads", None) or heads
-    head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // heads
-    return {"prefix": (cfg.num_hidden_layers, kv_heads, head_dim)}, cfg.hidden_size
+from ..decoding.cache import DecodeState
+from .base import Method, init_text_ids, master_dtype
+from .kv import cache_arg, kv_groups, model_cache
 
 
 class PrefixGroup(nn.Module):
@@ -130,7 +116,7 @@ class Prefix(Method):
         self.virtual_len = config.prefix_len
         param = next(model.parameters())
         dtype = master_dtype(model)  # the cache itself gets the model's dtype
-        shapes, hidden = _shapes(model)
+        shapes, hidden = kv_groups(model)
         self.groups = nn.ModuleDict({
             name: PrefixGroup(*shape, config.prefix_len, hidden, config.mid_dim, config.reparam, dtype, param.device)
             for name, shape in shapes.items()})
@@ -166,7 +152,7 @@ class Prefix(Method):
         """Training-time count: per group P*hidden + hidden*mid + mid + mid*out + out (reparam), else P*out."""
         if not self.config.reparam:
             return self.exported_formula()
-        hidden, mid, length = _shapes(self.model)[1], self.config.mid_dim, self.config.prefix_len
+        hidden, mid, length = kv_groups(self.model)[1], self.config.mid_dim, self.config.prefix_len
         return sum(length * hidden + hidden * mid + mid + mid * g.out_dim + g.out_dim for g in self.groups.values())
 
     # ----- init from real words -----

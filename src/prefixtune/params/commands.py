@@ -1,62 +1,64 @@
-"""The command lines of the stages, built from one run's resolved settings (both engines run these)."""
+"""The command lines of the stages, built from one run's resolved settings (both engines run these): the grid's
+settings become typed configs (configs.TrainConfig, configs.DecodeConfig, methods.config.MethodConfig) and the
+configs their flags (configs.to_argv), the same flags `prefixtune train` and `decode` read back."""
 
+import dataclasses
 import shlex
 from pathlib import Path
 
-from ..registry import PREFIX_METHODS  # methods whose runs have a prefix length and init
+from ..configs import DecodeConfig, TrainConfig, to_argv
+from ..methods.config import MethodConfig
+from ..registry import (
+    PREFIX_METHODS,  # methods whose runs have a prefix length and init
+)
+
+TRAIN_FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}
+DECODE_FIELDS = {f.name for f in dataclasses.fields(DecodeConfig)}
 
 
-def _num(v):
-    return repr(float(v)) if isinstance(v, str) else str(v)
+def train_config(hp: dict, seed: int, dev_file) -> TrainConfig:
+    """The TrainConfig of one run's resolved `train` settings (a null in params.yaml: the config's default)."""
+    values = {k: v for k, v in hp.items() if k in TRAIN_FIELDS and v is not None}
+    if not dev_file:  # model selection settings apply with a dev set only
+        for k in ("eval_every", "eval_every_alt", "patience"):
+            values.pop(k, None)
+    return TrainConfig(**{**values, "seed": seed})
+
+
+def method_config(base, mcfg: dict, hp: dict, prefix_len, init_text) -> MethodConfig:
+    """The MethodConfig of one run: the method label's own settings (`methods:`) over `train`'s."""
+    def get(key):
+        return mcfg.get(key, hp[key])
+
+    if base == "adapter":
+        return MethodConfig(base, adapter_fraction=float(get("adapter_fraction")), adapter_design=get("adapter_design"))
+    if base not in PREFIX_METHODS:
+        return MethodConfig(base)
+    kw = {"mid_dim": get("mid_dim"), "reparam": get("reparam")} if base == "prefix" else {}
+    return MethodConfig(base, prefix_len=prefix_len, init_text=init_text, **kw)
 
 
 def train_cmd(model, base, mcfg, hp, train_file, out, seed, prefix_len, init_text, dev_file=None):
+    """`prefixtune train` of one run: the run's files, then the flags of its MethodConfig and TrainConfig
+    (those that differ from the defaults, configs.to_argv)."""
+    method, train = method_config(base, mcfg, hp, prefix_len, init_text), train_config(hp, seed, dev_file)
     a = ["prefixtune", "train", "--model", model, "--method", base, "--train", train_file, "--out", out]
-    if dev_file:
-        a += ["--dev", dev_file, "--eval-every", str(hp["eval_every"])]
-        if hp.get("eval_every_alt"):
-            a += ["--eval-every-alt", str(hp["eval_every_alt"])]
-        if hp.get("patience"):
-            a += ["--patience", str(hp["patience"])]
-    if base in PREFIX_METHODS and prefix_len is not None:  # None: the init text's token count
-        a += ["--prefix-len", str(prefix_len)]
-    if base == "prefix":
-        a += ["--mid-dim", str(mcfg.get("mid_dim", hp["mid_dim"]))]
-        if not mcfg.get("reparam", hp["reparam"]):
-            a += ["--no-reparam"]
-    if init_text:
-        a += ["--init-text", init_text]
-    if hp.get("source_prefix"):
-        a += ["--source-prefix", hp["source_prefix"]]
-    if base == "adapter":
-        a += ["--adapter-fraction", _num(mcfg.get("adapter_fraction", hp["adapter_fraction"])),
-              "--adapter-design", mcfg.get("adapter_design", hp["adapter_design"])]
-    a += ["--epochs", str(hp["epochs"])]
-    if hp.get("max_steps") is not None:
-        a += ["--max-steps", str(hp["max_steps"])]
-    a += ["--lr", _num(hp["lr"]), "--batch-size", str(hp["batch_size"]), "--grad-accum", str(hp["grad_accum"]),
-          "--warmup-steps", str(hp["warmup_steps"]), "--loss", hp["loss"], "--dtype", hp["dtype"],
-          "--seed", str(seed)]
-    if hp.get("threads"):
-        a += ["--threads", str(hp["threads"])]
-    if hp.get("max_source_len"):
-        a += ["--max-source-len", str(hp["max_source_len"])]
+    a += ["--dev", dev_file] if dev_file else []
+    # P is given when the grid fixes it; None (an init text's token count) and the methods without P: not
+    skip = ("method", "extra") + (() if base in PREFIX_METHODS and prefix_len is not None else ("prefix_len",))
+    a += to_argv(method, skip) + to_argv(train)
     return shlex.join(a) + (" " + hp["extra"] if hp.get("extra") else "")
 
 
+def decode_config(dp: dict) -> DecodeConfig:
+    return DecodeConfig(**{k: v for k, v in dp.items() if k in DECODE_FIELDS and v is not None})
+
+
 def decode_cmd(model, method_dir, test_input, hyp, dp, alt_of=None):
-    """`alt_of`: decode the second selection rule's parameters, copying `alt_of` (the first rule's output)
-    when both rules kept the same step."""
+    """`prefixtune decode` of one run and test set, with the flags of its DecodeConfig; `alt_of`: decode the
+    second selection rule's parameters, copying `alt_of` (the first rule's output) when both kept the same step."""
     a = ["prefixtune", "decode", "--model", model, "--method-dir", method_dir, "--input", test_input, "--out", hyp,
-         "--beam", str(dp["beam"]), "--length-penalty", _num(dp["length_penalty"]),
-         "--hyp-length", dp["hyp_length"], "--max-new-tokens", str(dp["max_new_tokens"]),
-         "--batch-size", str(dp["batch_size"])]
-    if dp.get("max_source_len"):
-        a += ["--max-source-len", str(dp["max_source_len"])]
-    if dp.get("min_new_tokens"):
-        a += ["--min-new-tokens", str(dp["min_new_tokens"])]
-    if dp.get("ban_newlines"):
-        a += ["--ban-newlines"]
+         *to_argv(decode_config(dp))]
     if alt_of:
         a += ["--selection", "alt", "--same-step-as", alt_of]
     return shlex.join(a) + (" " + dp["extra"] if dp.get("extra") else "")

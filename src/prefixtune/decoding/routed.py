@@ -1,14 +1,14 @@
 """Several prefixes in one batch (the paper's deployment claim: one frozen model serves many tasks in one
 batch): each row carries its own method's prefix, and every decoding step runs them in one forward of the
-frozen model. `decode` uses `Mixed` when it is given several methods."""
+frozen model. `decode` uses `Routed` when it is given several methods."""
 
 import copy
 
 import torch
 
-from .errors import InputError
-from .methods.base import DecodeState
-from .registry import WEIGHT_METHODS
+from ..errors import InputError
+from ..registry import WEIGHT_METHODS
+from .cache import DecodeState
 
 
 def stack_caches(caches):
@@ -41,7 +41,7 @@ def stack_states(states):
                        next_position=pos, encoder_outputs=enc)
 
 
-class Mixed:
+class Routed:
     """Activation methods (prefix, embedding) over one shared frozen model in one batch: row i
     uses `methods[route[i]]` (set `route` before each batch).
 
