@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from prefixtune import params as P  # noqa: E402
 from prefixtune.errors import InputError  # noqa: E402
 from prefixtune.files import atomic_open  # noqa: E402
+from prefixtune.run_folder import decoded, finished, read_json  # noqa: E402
 
 DTYPES = ("float32", "bfloat16")
 CLI = [sys.executable, "-m", "prefixtune.cli"]  # works from a source tree on PYTHONPATH, installed or not
@@ -102,7 +103,7 @@ def run(args):
                 start = time.perf_counter()
                 subprocess.run(argv, check=True, cwd=ROOT)
                 times[f"{step}_s"] = round(time.perf_counter() - start, 1)
-            if r.base.startswith("finetune") and not args.keep_weights:  # a whole model (as .gitignore's rule)
+            if r.base_method.startswith("finetune") and not args.keep_weights:  # a whole model (as .gitignore's rule)
                 (folder / "method" / "weights.safetensors").unlink(missing_ok=True)
             import torch
 
@@ -114,14 +115,11 @@ def run(args):
 def grid_float32(r):
     """The grid's own finished run as the float32 arm on the CPU (`run`'s float32 commands on the CPU are the
     grid's but for the output folder): its method.json, scores and stage seconds, or None if not finished."""
-    t = first_test(r)
-    scores = ROOT / t["scores"]
-    if not scores.exists():
+    if not finished(r, ROOT / r.dir):
         return None
-    seconds = {s: json.loads((ROOT / f"{out}.run.json").read_text())["seconds"]
-               for s, out in (("train", r.method_dir), ("decode", t["hyp"]))}
-    return (json.loads((ROOT / r.method_dir / "method.json").read_text()), json.loads(scores.read_text()),
-            {"device": "cpu (the grid's run)", "train_s": seconds["train"], "decode_s": seconds["decode"]})
+    (d,) = [d for d in decoded(r, ROOT / r.dir) if d["selection"] == "primary"]
+    return (read_json(ROOT / r.method_dir / "method.json"), d["scores"],
+            {"device": "cpu (the grid's run)", "train_s": d["train_s"], "decode_s": d["decode_s"]})
 
 
 def report(args):

@@ -40,7 +40,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from prefixtune.examples import collate, separator_id  # noqa: E402
+from prefixtune.batching import collate, separator_id  # noqa: E402
 from prefixtune.methods import MethodConfig, build  # noqa: E402
 from prefixtune.models import load_model  # noqa: E402
 from prefixtune.configs import TrainConfig  # noqa: E402

@@ -9,7 +9,7 @@ import torch
 from prefixtune import cli
 from prefixtune.decoding.routed import Routed
 from prefixtune.decoding.search import beam_search, decode
-from prefixtune.examples import collate, encode_pair
+from prefixtune.batching import collate, encode_pair
 from prefixtune.method_dir import save_method
 from prefixtune.methods import MethodConfig, build
 from prefixtune.methods.base import cache_arg

@@ -6,7 +6,7 @@ import torch
 from safetensors.torch import save_file
 
 from prefixtune import cli
-from prefixtune.examples import collate, encode_pair, positions
+from prefixtune.batching import collate, encode_pair, positions
 from prefixtune.export import from_peft_rows, peft_rows
 from prefixtune.method_dir import load_method, save_method
 from prefixtune.methods import MethodConfig, build

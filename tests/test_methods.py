@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from prefixtune.errors import InputError
-from prefixtune.examples import IGNORE, collate, encode_pair, positions
+from prefixtune.batching import IGNORE, collate, encode_pair, positions
 from prefixtune.method_dir import load_method, save_method
 from prefixtune.methods import MethodConfig, build
 from prefixtune.methods.adapter import adapter_count, adapter_sites, bottleneck_size

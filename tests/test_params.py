@@ -239,7 +239,7 @@ def test_paper_table_to_text_decoding_bans_newlines():
 
 
 def test_code_deps_follow_the_imports():
-    from prefixtune.code import code_deps
+    from prefixtune.code_deps import code_deps
 
     train, score, plot = (set(code_deps(s)) for s in ("train", "score", "plot"))
     assert {"src/prefixtune/train.py", "src/prefixtune/methods/prefix.py", "src/prefixtune/models.py"} <= train
@@ -308,7 +308,7 @@ def test_stage_commands_round_trip_through_the_stages_own_parsers(preset):
     for r in grid.runs.values():
         s = P.run_record(r)
         a = _parsed(train, r.train_cmd)
-        assert (a.model, a.method, str(a.train), str(a.out)) == (s["model"], r.base, r.train_file, r.method_dir)
+        assert (a.model, a.method, str(a.train), str(a.out)) == (s["model"], r.base_method, r.train_file, r.method_dir)
         for key in ("lr", "batch_size", "max_steps", "epochs", "warmup_steps", "loss", "dtype", "seed"):
             assert getattr(a, key) == s[key], (r.id, key, getattr(a, key), s[key])
         assert (str(a.dev) if a.dev else None) == s["dev"] and (a.eval_every or None) == s["eval_every"]
@@ -317,7 +317,7 @@ def test_stage_commands_round_trip_through_the_stages_own_parsers(preset):
             assert a.max_source_len == s["max_source_len"]
         if r.prefix_len is not None:
             assert a.prefix_len == r.prefix_len
-        if r.base == "adapter":
+        if r.base_method == "adapter":
             assert (a.adapter_fraction, a.adapter_design) == (s["adapter_fraction"], s["adapter_design"])
         for test, t in r.tests.items():
             d = _parsed(decode, t["decode_cmd"])

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from prefixtune.errors import InputError
-from prefixtune.examples import collate, encode_pair, positions
+from prefixtune.batching import collate, encode_pair, positions
 from prefixtune.methods import MethodConfig, build
 from prefixtune.models import load_model
 

@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 from prefixtune import cli
 from prefixtune.configs import TrainConfig
 from prefixtune.errors import InputError
-from prefixtune.examples import collate, encode_pair
+from prefixtune.batching import collate, encode_pair
 from prefixtune.method_dir import load_method, save_method
 from prefixtune.methods import MethodConfig, build
 from prefixtune.models import load_model

@@ -31,7 +31,8 @@ import pandas as pd
 from . import params as P
 from .errors import InputError
 from .files import atomic_open, write_json
-from .models import describe
+from .registry import describe
+from .run_folder import decoded, read_json
 
 KEYS = ["experiment", "dataset", "model", "method", "size", "prefix_len", "init", "test", "selection"]
 RUN_KEYS = ["sample", "seed", "run", "kept_step"]  # what tells the runs of one cell apart (runs.csv only)
@@ -45,19 +46,6 @@ def add_arguments(p):
     p.add_argument("--runs", default="runs", help="folder holding <run id>/ of this preset (runs/<preset>)")
     p.add_argument("--tables", default="results/cpu/tables", help="output folder for the CSV tables")
     p.add_argument("--metrics", default="results/cpu/metrics", help="folder for the DVC metrics files (one per table)")
-
-
-def _read_json(path):
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: missing (has this run been scored?)")
-    try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise InputError(f"{path}: not valid JSON: {e}") from None
-    if not isinstance(obj, dict):
-        raise InputError(f"{path}: expected a JSON object")
-    return obj
 
 
 def _flat(obj, prefix=""):
@@ -76,23 +64,18 @@ def collect(grid, runs_dir="runs"):
     """table name -> (DataFrame with one row per (experiment, run, test set), its metric names in order)."""
     rows = {t: [] for t in P.TABLES}
     metric_order = {t: [] for t in P.TABLES}  # the metrics the scorer printed for this table's runs
-    runs_dir = Path(runs_dir)
-    for rid, run in grid.runs.items():
-        info = _read_json(runs_dir / rid / "method" / "method.json")
-        for name, t in run.tests.items():
-            scores = _flat(_read_json(runs_dir / rid / f"{name}.scores.json"))
-            # the step whose parameters were decoded: the first selection rule's, or the second's (`alt`)
-            kept = (info.get("alt") or {}).get("best_step") if t["selection"] == "alt" else info.get("best_step")
+    for run in grid.runs.values():
+        for d in decoded(run, Path(runs_dir) / run.id):
+            scores = _flat(d["scores"])
             for exp in run.experiments:
                 table = grid.settings["experiments"][exp]["table"]
                 metric_order[table] += [m for m in scores if m not in metric_order[table]]
                 rows[table].append({
                     "experiment": exp, "dataset": run.dataset, "model": describe(run.settings["model"]),
-                    "method": run.method, "size": run.size,
-                    "prefix_len": run.prefix_len, "init": run.init, "test": t["test"], "selection": t["selection"],
-                    "sample": run.sample, "seed": run.seed, "run": rid, "kept_step": kept,
-                    **scores,
-                    "trainable_fraction": info.get("trainable_fraction", math.nan),
+                    "method": run.method, "size": run.size, "prefix_len": run.prefix_len, "init": run.init,
+                    "test": d["test"], "selection": d["selection"], "sample": run.sample, "seed": run.seed,
+                    "run": run.id, "kept_step": d["kept_step"], **scores,
+                    "trainable_fraction": d["trainable_fraction"],
                 })
     return {t: (pd.DataFrame(r, columns=KEYS + RUN_KEYS + metric_order[t] + EXTRA), metric_order[t])
             for t, r in rows.items()}
@@ -110,7 +93,7 @@ def training_curves(grid, runs_dir) -> pd.DataFrame:
         if "lowdata" not in run.tables:
             continue
         method = Path(runs_dir) / rid / "method"
-        info = _read_json(method / "method.json")
+        info = read_json(method / "method.json")
         best, alt = info.get("best_step"), (info.get("alt") or {}).get("best_step")
         log = method / "log.jsonl"
         if not log.is_file():

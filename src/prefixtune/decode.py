@@ -23,7 +23,7 @@ from .configs import DecodeConfig, from_args
 from .configs import add_arguments as add_config_arguments
 from .decoding.search import decode
 from .errors import InputError, where
-from .examples import Limits, with_source_prefix
+from .batching import Limits, with_source_prefix
 from .files import atomic_open, read_jsonl
 from .registry import WEIGHT_METHODS  # methods that change the model: one per run
 

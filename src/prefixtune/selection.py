@@ -10,7 +10,7 @@ evaluating more often never changes the training itself (eval mode draws no rand
 
 import torch
 
-from .examples import IGNORE
+from .batching import IGNORE
 
 
 def trainable_named(method) -> dict:

@@ -2,7 +2,7 @@
 
 AdamW over `method.trainable_parameters()`, linear warm-up then linear decay
 (`transformers.get_linear_schedule_with_warmup`), gradient accumulation, gradient clipping,
-loss on target tokens only (the `examples.collate` layout).
+loss on target tokens only (the `batching.collate` layout).
 
 Output (written by `train(method, examples, hparams, out_dir)`):
     OUT/                  appears only when training completes (`files.atomic_dir`):
@@ -43,7 +43,7 @@ import torch
 from .configs import TrainConfig, from_args
 from .configs import add_arguments as add_config_arguments
 from .errors import InputError, where
-from .examples import IGNORE, Limits, collate, encode_pair, with_source_prefix
+from .batching import IGNORE, Limits, collate, encode_pair, with_source_prefix
 from .files import atomic_dir, atomic_path, read_jsonl
 from .methods.config import MethodConfig
 from .models import resolve_device

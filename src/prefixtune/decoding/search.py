@@ -9,7 +9,7 @@ from contextlib import nullcontext
 import torch
 
 from ..configs import HYP_LENGTHS
-from ..examples import Limits, collate, encode_pair
+from ..batching import Limits, collate, encode_pair
 from ..progress import Progress
 from .attention import decoding_attention
 from .routed import Routed

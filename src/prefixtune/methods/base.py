@@ -14,7 +14,7 @@ from torch import nn
 from ..configs import LOSSES
 from ..decoding.cache import DecodeState
 from ..errors import InputError
-from ..examples import IGNORE, positions
+from ..batching import IGNORE, positions
 from .config import MethodConfig
 from .kv import cache_arg, model_cache
 
@@ -104,7 +104,7 @@ class Method(nn.Module):
 
     # ----- running the model -----
     def forward(self, batch: dict):
-        """Run the model on a batch from `examples.collate`; returns its output (`.loss` with labels)."""
+        """Run the model on a batch from `batching.collate`; returns its output (`.loss` with labels)."""
         b = batch["input_ids"].shape[0]
         cache = self.prefix_cache(b)
         if self.encoder_decoder:

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from ..decoding.cache import DecodeState
-from ..examples import IGNORE, positions
+from ..batching import IGNORE, positions
 from .base import Method, init_text_ids, master_dtype
 from .kv import cache_arg, model_cache
 

@@ -28,7 +28,7 @@ from torch import nn
 
 from ..decoding.cache import DecodeState
 from ..errors import InputError
-from ..examples import positions
+from ..batching import positions
 from .base import Method, init_text_ids, master_dtype
 from .kv import cache_arg, kv_shape, model_cache
 from .prefix import PrefixGroup

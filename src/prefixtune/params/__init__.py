@@ -24,7 +24,7 @@ from pathlib import Path
 
 import yaml
 
-from ..code import code_deps  # noqa: F401 (the Snakefile's rules read it as P.code_deps)
+from ..code_deps import code_deps  # noqa: F401 (the Snakefile's rules read it as P.code_deps)
 from ..errors import InputError
 from .dvc import check, render, stage_name  # noqa: F401
 from .grid import PREFIX_METHODS, TABLES, Grid, Run, expand, expected_plots, parse_run_id, run_id, run_record, varying  # noqa: F401

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import yaml
 
-from ..code import code_deps
+from ..code_deps import code_deps
 from ..errors import InputError
 from .grid import Grid, expand, lowdata_methods
 from .schema import PARAMS, SCHEMA, check_doc, load_doc, preset_settings

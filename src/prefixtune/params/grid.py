@@ -27,8 +27,8 @@ class Run:
     id: str  # e.g. e2e/prefix/n100-s0-seed0-p10-random
     preset: str
     dataset: str
-    method: str  # label from `methods` (e.g. adapter-3); `base` is the prefixtune method
-    base: str
+    method: str  # label from `methods` (e.g. adapter-3)
+    base_method: str  # the prefixtune method (`method` is its label in params.yaml, e.g. adapter-3)
     size: int | str
     sample: int
     seed: int
@@ -253,6 +253,6 @@ def run_record(r: Run) -> dict:
     the whole test set; dev null: no model selection on a dev set; tests: each decoded set, its input file and
     the selection rule whose parameters decode it)."""
     return {"id": r.id, "preset": r.preset, "experiment": r.experiments[0], "experiments": r.experiments,
-            "dataset": r.dataset, "method": r.method, "base_method": r.base, "size": r.size, "sample": r.sample,
+            "dataset": r.dataset, "method": r.method, "base_method": r.base_method, "size": r.size, "sample": r.sample,
             "seed": r.seed, "prefix_len": r.prefix_len, "init": r.init, **r.settings,
             "tests": {name: {"input": t["input"], "selection": t["selection"]} for name, t in r.tests.items()}}

@@ -20,7 +20,7 @@ import re
 import shlex
 from dataclasses import dataclass
 
-from ..code import code_deps
+from ..code_deps import code_deps
 from .grid import TABLES, Grid
 
 KINDS = ("download", "linearize", "testset", "train", "decode", "score", "aggregate", "plot")

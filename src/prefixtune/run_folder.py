@@ -1,0 +1,60 @@
+"""What a run's folder holds, read in one place (aggregate, scripts/results-md, scripts/run-times and
+bench/dtype_check read runs through it):
+
+    runs/<preset>/<run id>/method/method.json        train: kept steps, steps run, budget, hparams
+    runs/<preset>/<run id>/method/log.jsonl          train: one row per optimizer step
+    runs/<preset>/<run id>/<test>.hyp.txt            decode (`<test>-alt`: the second selection rule's parameters)
+    runs/<preset>/<run id>/<test>.scores.json        score
+    <output>.run.json beside each output             the stage's command, seconds, CPU seconds, host, commit
+
+`decoded(run, run_dir)` gives one row per decoded set of a run (`Run.tests`): its scores, the step whose parameters
+made it, and the seconds each stage took. A file that is missing or unreadable is an InputError naming it.
+"""
+
+import json
+import math
+from pathlib import Path
+
+from .errors import InputError
+
+
+def read_json(path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: missing (has this run been scored?)")
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}: not valid JSON: {e}") from None
+    if not isinstance(obj, dict):
+        raise InputError(f"{path}: expected a JSON object")
+    return obj
+
+
+def seconds(output, key: str = "seconds") -> float:
+    """A stage's seconds (or `cpu_seconds`) from `<output>.run.json`; nan when it was not recorded."""
+    path = Path(f"{output}.run.json")
+    return read_json(path).get(key, math.nan) if path.is_file() else math.nan
+
+
+def finished(run, run_dir) -> bool:
+    """Every set the run decodes has its scores (`run_dir`: the run's folder, runs/<preset>/<run id>)."""
+    return all((Path(run_dir) / f"{name}.scores.json").is_file() for name in run.tests)
+
+
+def kept_step(info: dict, selection: str):
+    """The step whose parameters a selection rule kept (None without model selection)."""
+    return (info.get("alt") or {}).get("best_step") if selection == "alt" else info.get("best_step")
+
+
+def decoded(run, run_dir) -> list[dict]:
+    """One row per decoded set of `run` (a params Run; its files in `run_dir`): test, selection, the scores,
+    the kept step, steps and each stage's seconds."""
+    d = Path(run_dir)
+    info = read_json(d / "method" / "method.json")
+    return [{"test": t["test"], "selection": t["selection"], "scores": read_json(d / f"{name}.scores.json"),
+             "kept_step": kept_step(info, t["selection"]), "steps_run": info.get("steps_run", info.get("steps")),
+             "steps": info.get("steps"), "trainable_fraction": info.get("trainable_fraction", math.nan),
+             "train_s": seconds(d / "method"), "train_cpu_s": seconds(d / "method", "cpu_seconds"),
+             "decode_s": seconds(d / f"{name}.hyp.txt"), "score_s": seconds(d / f"{name}.scores.json")}
+            for name, t in run.tests.items()]
