@@ -28,7 +28,8 @@ from .routed import Routed
 #   finished ones. Checked against a transcription of that code in tests/test_decode.py.
 # - "new-tokens": as transformers does since 2023 (transformers 5 `_beam_search`, checked token
 #   for token by tests/test_decode.py): generated tokens only, the eos included.
-# Both with early_stopping=False, the 2021 default.
+# Both with early_stopping=False, the 2021 default. `banned` token ids are never generated (HF's bad_words_ids
+# for single tokens); eos is not generated before `min_new_tokens` new tokens (HF's min_length, in new tokens).
 
 
 def newline_ids(tokenizer) -> list[int]:
@@ -41,14 +42,9 @@ def newline_ids(tokenizer) -> list[int]:
 @torch.no_grad()
 def beam_search(runner, batch, beam=5, length_penalty=1.0, max_new_tokens=64, eos_id=2, banned=None,
                 min_new_tokens=0, hyp_length="sequence"):
-    """Best hypothesis per row of `batch` (token ids, without eos). `runner` has `prefill`/`step`.
-
-    Scores are summed log-probs; a finished hypothesis scores sum / length ** length_penalty, its
-    length counted as `hyp_length` says (see HYP_LENGTHS above).
-    `beam=1` is greedy decoding. The B rows become B*K cache rows (row-major: row b, beam k).
-    `banned` token ids are never generated (HF's bad_words_ids for single tokens); eos is not generated
-    before `min_new_tokens` tokens (HF's min_length, counted in new tokens).
-    """
+    """Best hypothesis per row of `batch` (token ids, without eos); `runner` has `prefill`/`step`. Scores are
+    summed log-probs; a finished hypothesis scores sum / length ** length_penalty (the length: `hyp_length`,
+    see the comment above). The B rows become B*K cache rows (row-major: row b, beam k); `beam=1` is greedy."""
     if hyp_length not in HYP_LENGTHS:
         raise ValueError(f"hyp_length must be one of {HYP_LENGTHS}, not {hyp_length!r}")
     whole = hyp_length == "sequence"
@@ -87,13 +83,7 @@ def beam_search(runner, batch, beam=5, length_penalty=1.0, max_new_tokens=64, eo
             1, merged.indices)
 
     for t in range(T):
-        # Bans apply to the log-probs, not renormalized after (as HF's logits processors in beam search do)
-        logp = torch.log_softmax(logits, dim=-1, dtype=torch.float32)  # in place from here: (B*K, V) is 24 MB
-        if banned:
-            logp[:, banned] = -float("inf")
-        if t < min_new_tokens:
-            logp[:, eos_id] = -float("inf")
-        logp = logp.view(B, K, V).add_(live[:, :, None])
+        logp = _next_logp(logits, live, banned, eos_id if t < min_new_tokens else None)
         # 2K candidates, so that K live ones remain even if K of them end in eos
         score, idx = logp.view(B, K * V).topk(2 * K)
         src, tok = idx // V, idx % V
@@ -119,18 +109,34 @@ def beam_search(runner, batch, beam=5, length_penalty=1.0, max_new_tokens=64, eo
             break
         beams = src.gather(1, keep) + rows[:, None] * K  # the cache row each new beam continues
         if not open_.all():  # closed rows are final: emit them and stop running the model on them
-            for b in (~open_).nonzero()[:, 0].tolist():
-                emit(b)
-            kept = open_.nonzero()[:, 0]
-            row_of = [row_of[b] for b in kept.tolist()]
-            beams, live, seqs, fin_score, fin_seq, fin_len, prompt = (
-                x.index_select(0, kept) for x in (beams, live, seqs, fin_score, fin_seq, fin_len, prompt))
+            kept, row_of, (beams, live, seqs, fin_score, fin_seq, fin_len, prompt) = _drop_closed(
+                open_, emit, row_of, (beams, live, seqs, fin_score, fin_seq, fin_len, prompt))
             B, open_, rows = len(kept), open_[kept], torch.arange(len(kept), device=dev)
         state.select(beams.view(-1))
         logits = runner.step(state, seqs[:, :, -1].reshape(-1))
     for b in range(B):
         emit(b)
     return out
+
+
+def _next_logp(logits, live, banned, no_eos):
+    """Each beam's candidates' summed log-probs, (B, K, V): `banned` tokens and (before min_new_tokens) the eos
+    `no_eos` at -inf, applied to the log-probs and not renormalized after (as HF's logits processors in beam
+    search do); in place after the log-softmax ((B*K, V) is 24 MB for SmolLM2 at 125 rows)."""
+    logp = torch.log_softmax(logits, dim=-1, dtype=torch.float32)
+    if banned:
+        logp[:, banned] = -float("inf")
+    if no_eos is not None:
+        logp[:, no_eos] = -float("inf")
+    return logp.view(*live.shape, -1).add_(live[:, :, None])
+
+
+def _drop_closed(open_, emit, row_of, tensors):
+    """Emit the closed rows; (the open rows' indices, their batch rows, `tensors` cut to them)."""
+    for b in (~open_).nonzero()[:, 0].tolist():
+        emit(b)
+    kept = open_.nonzero()[:, 0]
+    return kept, [row_of[b] for b in kept.tolist()], [x.index_select(0, kept) for x in tensors]
 
 
 # ----- the core: Method objects in, text out -----
