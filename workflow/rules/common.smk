@@ -50,6 +50,17 @@ def stage(kind, key=""):
     return STAGES[kind, key]
 
 
+def part(kind, key, flag=None):
+    """A piece of a stage's command, as a rule's shell spells it out: the value after `flag`, or (no flag)
+    the settings after the stage's files (after `--out VALUE`), quoted as the stage table's command has them,
+    so that the rule's shell command is the table's, word for word (tests/test_pipeline.py checks it)."""
+    argv = shlex.split(stage(kind, key).cmd)
+    if flag is None:
+        rest = shlex.join(argv[argv.index("--out") + 2:])
+        return f" {rest}" if rest else ""
+    return shlex.quote(argv[argv.index(flag) + 1])
+
+
 def inputs(s):
     """A stage's inputs as Snakemake tracks them: a file inside a run's method folder is the folder (a
     directory output is tracked whole), once."""

@@ -1,5 +1,6 @@
-# decode: beam search on one test set -> runs/<preset>/<run id>/<test>.hyp.txt
-# Command and inputs: the stage table (common.smk).
+# decode: beam search on one test set -> runs/<preset>/<run id>/<test>.hyp.txt (<test>-alt: with the second
+# selection rule's parameters). The command's pieces (model, method folder, input, and the flags of the run's
+# DecodeConfig) and its inputs come from the stage table (common.smk: `stage`, `part`).
 rule decode:
     input:
         lambda wc: inputs(stage("decode", f"{wc.run}/{wc.test}")),
@@ -9,11 +10,15 @@ rule decode:
     log:
         f"{LOGS}/decode/{{run}}/{{test}}.log",
     params:
-        cmd=lambda wc: stage("decode", f"{wc.run}/{wc.test}").cmd,
+        model=lambda wc: part("decode", f"{wc.run}/{wc.test}", "--model"),
+        method_dir=lambda wc: part("decode", f"{wc.run}/{wc.test}", "--method-dir"),
+        input=lambda wc: part("decode", f"{wc.run}/{wc.test}", "--input"),
+        settings=lambda wc: part("decode", f"{wc.run}/{wc.test}"),
     threads: threads("decode")
     resources:
         **resources("decode"),
     conda:
         "../envs/prefixtune.yaml"
     shell:
-        "{params.cmd} 2>&1 | tee {log}"
+        "prefixtune decode --model {params.model} --method-dir {params.method_dir} --input {params.input} --out {output}"
+        "{params.settings} 2>&1 | tee {log}"

@@ -1,5 +1,5 @@
-# score: the task's official metrics -> runs/<preset>/<run id>/<test>.scores.json
-# Command and inputs: the stage table (common.smk).
+# score: the task's official metrics -> runs/<preset>/<run id>/<test>.scores.json. The command's pieces and its
+# inputs come from the stage table (common.smk: `stage`, `part`).
 rule score:
     input:
         lambda wc: inputs(stage("score", f"{wc.run}/{wc.test}")),
@@ -9,11 +9,15 @@ rule score:
     log:
         f"{LOGS}/score/{{run}}/{{test}}.log",
     params:
-        cmd=lambda wc: stage("score", f"{wc.run}/{wc.test}").cmd,
+        task=lambda wc: part("score", f"{wc.run}/{wc.test}", "--task"),
+        hyp=lambda wc: part("score", f"{wc.run}/{wc.test}", "--hyp"),
+        ref=lambda wc: part("score", f"{wc.run}/{wc.test}", "--ref"),
+        more=lambda wc: part("score", f"{wc.run}/{wc.test}"),  # WebNLG: --categories
     threads: threads("score")
     resources:
         **resources("score"),
     conda:
         "../envs/prefixtune.yaml"
     shell:
-        "{params.cmd} 2>&1 | tee {log}"
+        "prefixtune score --task {params.task} --hyp {params.hyp} --ref {params.ref} --out {output}"
+        "{params.more} 2>&1 | tee {log}"

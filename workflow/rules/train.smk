@@ -1,5 +1,6 @@
 # train: one method on one training file -> runs/<preset>/<run id>/method (method.json + weights.safetensors).
-# Command and inputs: the stage table (common.smk).
+# The command's pieces (model, method, files, and the flags of the run's MethodConfig and TrainConfig) and its
+# inputs come from the stage table (common.smk: `stage`, `part`).
 rule train:
     input:
         lambda wc: inputs(stage("train", wc.run)),
@@ -9,11 +10,15 @@ rule train:
     log:
         f"{LOGS}/train/{{run}}.log",
     params:
-        cmd=lambda wc: stage("train", wc.run).cmd,
+        model=lambda wc: part("train", wc.run, "--model"),
+        method=lambda wc: part("train", wc.run, "--method"),
+        train=lambda wc: part("train", wc.run, "--train"),
+        settings=lambda wc: part("train", wc.run),  # --dev FILE and the settings' flags
     threads: threads("train")
     resources:
         **resources("train"),
     conda:
         "../envs/prefixtune.yaml"
     shell:
-        "{params.cmd} 2>&1 | tee {log}"
+        "prefixtune train --model {params.model} --method {params.method} --train {params.train} --out {output}"
+        "{params.settings} 2>&1 | tee {log}"
