@@ -28,7 +28,7 @@ def _declared(path: Path) -> str | None:
     return None
 
 
-# dataset name -> its module; prefixtune.code_deps reads this too (linearize imports these modules on demand)
+# dataset name -> its module; prefixtune.code reads this too (linearize imports these modules on demand)
 MODULES = {name: f"{__name__}.{p.stem}" for p in sorted(Path(__file__).parent.glob("*.py"))
            if (name := _declared(p)) is not None}
 DATASETS = tuple(MODULES)
