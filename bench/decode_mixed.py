@@ -28,7 +28,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from prefixtune.decoding.search import decode  # noqa: E402
-from prefixtune.methods import MethodConfig, build  # noqa: E402
+from prefixtune.methods import build  # noqa: E402
+from prefixtune.methods.config import method_config  # noqa: E402
 from prefixtune.models import load_model  # noqa: E402
 
 FIELDS = {"name": ["The Eagle", "Alimentum", "The Mill", "Zizzi", "Wildwood", "Cotto", "Fitzbillies"],
@@ -81,7 +82,7 @@ def main():
     methods = []
     for j in range(args.prefixes):
         torch.manual_seed(j)
-        methods.append(build(model, tok, MethodConfig("prefix", prefix_len=args.prefix_len, reparam=False)).eval())
+        methods.append(build(model, tok, method_config("prefix", prefix_len=args.prefix_len, reparam=False)).eval())
     rows = sources(args.rows)
     routes = [i % args.prefixes for i in range(args.rows)]
     kw = dict(beam=args.beam, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, progress=False)

@@ -41,7 +41,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from prefixtune.batching import collate, separator_id  # noqa: E402
-from prefixtune.methods import MethodConfig, build  # noqa: E402
+from prefixtune.methods import build  # noqa: E402
+from prefixtune.methods.config import applicable, method_config  # noqa: E402
 from prefixtune.models import load_model  # noqa: E402
 from prefixtune.configs import TrainConfig  # noqa: E402
 from prefixtune.train import make_optimizer, to_device  # noqa: E402
@@ -98,7 +99,8 @@ class Runner:
                                                attention_mask=self.batch["attention_mask"],
                                                labels=self.batch["labels"]).loss
         else:
-            self.module = build(model, tokenizer, MethodConfig(name, prefix_len=10, mid_dim=512)).to(device)
+            config = method_config(name, **applicable(name, {"prefix_len": 10, "mid_dim": 512}))
+            self.module = build(model, tokenizer, config).to(device)
             self.params = self.module.trainable_parameters()
             self.forward = lambda: self.module.loss(self.batch)  # as prefixtune.train does
         self.module.train()

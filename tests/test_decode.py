@@ -11,7 +11,8 @@ from prefixtune.decoding.routed import Routed
 from prefixtune.decoding.search import beam_search, decode
 from prefixtune.batching import collate, encode_pair
 from prefixtune.method_dir import save_method
-from prefixtune.methods import MethodConfig, build
+from prefixtune.methods import build
+from prefixtune.methods.config import applicable, method_config
 from prefixtune.methods.base import cache_arg
 from prefixtune.models import load_model
 
@@ -67,7 +68,7 @@ def hf_generate(model, tok, batch, beam, lp, max_new, **extra):
 @pytest.mark.parametrize("name", FAMILIES)
 def test_beam_search_equals_hf_generate(name):
     model, tok = chatty(name)
-    method = build(model, tok, MethodConfig("finetune"))
+    method = build(model, tok, method_config("finetune"))
     pairs = [encode_pair(tok, s, None, method.encoder_decoder) for s in SOURCES]
     batch = collate(pairs, tok.pad_token_id, method.encoder_decoder)
     lengths = set()
@@ -84,7 +85,7 @@ def test_min_new_tokens_and_bans_equal_hf_generate(name):
     start token): the same hypotheses as transformers' generate(min_new_tokens=...), and some got longer. A
     banned token (the authors' bad_words_ids): the same hypotheses as generate(bad_words_ids=...)."""
     model, tok = chatty(name)
-    method = build(model, tok, MethodConfig("finetune"))
+    method = build(model, tok, method_config("finetune"))
     pairs = [encode_pair(tok, s, None, method.encoder_decoder) for s in SOURCES]
     batch = collate(pairs, tok.pad_token_id, method.encoder_decoder)
     free = beam_search(method, batch, 4, 0.8, 16, tok.eos_token_id, hyp_length="new-tokens")
@@ -158,10 +159,10 @@ def test_sequence_length_beam_search_equals_the_authors_transformers(name):
     gives the hypotheses of our batched search, with a prefix too; and the way of counting matters here:
     "new-tokens" picks other hypotheses for some rows."""
     model, tok = chatty(name)
-    method = build(model, tok, MethodConfig("finetune"))
+    method = build(model, tok, method_config("finetune"))
     if not method.encoder_decoder:
         torch.manual_seed(0)
-        method = build(model, tok, MethodConfig("prefix", prefix_len=3, reparam=False))
+        method = build(model, tok, method_config("prefix", prefix_len=3, reparam=False))
     method.eval()
     pairs = [encode_pair(tok, s, None, method.encoder_decoder) for s in SOURCES]
     batch = collate(pairs, tok.pad_token_id, method.encoder_decoder)
@@ -185,7 +186,7 @@ def prefixes(model, tok, n=2, method="prefix"):
     out = []
     for seed in range(n):
         torch.manual_seed(100 + seed)
-        out.append(build(model, tok, MethodConfig(method, prefix_len=3, reparam=False)))
+        out.append(build(model, tok, method_config(method, **applicable(method, dict(prefix_len=3, reparam=False)))))
     return out
 
 
@@ -248,7 +249,7 @@ def test_mixed_batch_equals_separate_runs(name, kind):
 def make_dirs(tmp_path, n=2, method="prefix", model_name="tiny-gpt2"):
     model, tok = load_model(model_name)
     methods = prefixes(model, tok, n, method) if method != "finetune" else \
-        [build(model, tok, MethodConfig("finetune")) for _ in range(n)]
+        [build(model, tok, method_config("finetune")) for _ in range(n)]
     dirs = []
     for i, m in enumerate(methods):
         save_method(m, tmp_path / f"m{i}", {"model": model_name})

@@ -9,7 +9,8 @@ from prefixtune import cli
 from prefixtune.batching import collate, encode_pair, positions
 from prefixtune.export import from_peft_rows, peft_rows
 from prefixtune.method_dir import load_method, save_method
-from prefixtune.methods import MethodConfig, build
+from prefixtune.methods import build
+from prefixtune.methods.config import applicable, method_config
 from prefixtune.models import load_model
 
 peft = pytest.importorskip("peft")
@@ -31,7 +32,7 @@ def peft_logits(peft_model, batch):
 def trained_prefix(name, tmp_path, reparam=True):
     model, tok = load_model(name)
     torch.manual_seed(3)
-    method = build(model, tok, MethodConfig("prefix", prefix_len=4, mid_dim=16, reparam=reparam))
+    method = build(model, tok, method_config("prefix", prefix_len=4, mid_dim=16, reparam=reparam))
     with torch.no_grad():  # a prefix that is not the initial one
         for p in method.trainable_parameters():
             p.add_(0.3 * torch.randn_like(p))
@@ -119,7 +120,8 @@ def refused(capsys, argv, needle):
 ])
 def test_export_refuses_what_peft_cannot_hold(tmp_path, capsys, method, model, needle):
     m, tok = load_model(model)
-    save_method(build(m, tok, MethodConfig(method, prefix_len=2, mid_dim=8, adapter_fraction=0.05)),
+    save_method(build(m, tok, method_config(method, **applicable(
+        method, {"prefix_len": 2, "mid_dim": 8, "adapter_fraction": 0.05}))),
                 tmp_path / "m", {"model": model})
     refused(capsys, ["export", "--method-dir", str(tmp_path / "m"), "--to", "peft", "--out", str(tmp_path / "o")],
             needle)

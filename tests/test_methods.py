@@ -8,7 +8,8 @@ import torch
 from prefixtune.errors import InputError
 from prefixtune.batching import IGNORE, collate, encode_pair, positions
 from prefixtune.method_dir import load_method, save_method
-from prefixtune.methods import MethodConfig, build
+from prefixtune.methods import build
+from prefixtune.methods.config import applicable, method_config
 from prefixtune.methods.adapter import adapter_count, adapter_sites, bottleneck_size
 from prefixtune.methods.finetune import final_norm, top_layers
 from prefixtune.methods.infix import kv_shape
@@ -37,7 +38,8 @@ PAIRS = [("name[Aromi] food[Chinese] area[city centre]", "Aromi serves Chinese f
 def setup(name, method, **kw):
     torch.manual_seed(1)
     model, tok = load_model(name)
-    config = MethodConfig(method, **{"prefix_len": P, "mid_dim": MID, "adapter_fraction": 0.03, **kw})
+    config = method_config(method, **applicable(method, {"prefix_len": P, "mid_dim": MID, "adapter_fraction": 0.03,
+                                                          **kw}))
     return build(model, tok, config), tok
 
 
@@ -156,7 +158,7 @@ def test_adapter_bottleneck_for_the_papers_fractions(arch, fraction, size, share
     with torch.device("meta"):
         model = (GPT2LMHeadModel(GPT2Config(n_embd=1024, n_layer=24, n_head=16)) if arch == "gpt2-medium"
                  else LlamaForCausalLM(smollm2_config()))
-    m = Adapter(model, None, MethodConfig("adapter", adapter_fraction=fraction))
+    m = Adapter(model, None, method_config("adapter", adapter_fraction=fraction))
     base, count = m.base_parameters(), sum(p.numel() for p in m.trainable_parameters())
     assert base == {"gpt2-medium": 354_823_168, "smollm2": 134_515_008}[arch]
     sites, d = len(adapter_sites(model)), model.config.hidden_size
@@ -176,7 +178,7 @@ def test_adapter_size_is_closest_on_tiny(name, design):
         err = abs(adapter_count(sites, d, r, design) - fraction * base)
         assert r >= 1 and all(err <= abs(adapter_count(sites, d, x, design) - fraction * base)
                               for x in (r - 1, r + 1) if x >= 1)
-    m = build(model, None, MethodConfig("adapter", adapter_fraction=0.03, adapter_design=design))
+    m = build(model, None, method_config("adapter", adapter_fraction=0.03, adapter_design=design))
     assert sum(p.numel() for p in m.trainable_parameters()) == adapter_count(sites, d, m.size, design)
 
 
@@ -186,7 +188,7 @@ def test_lin_adapter_is_block_output_plus_bottleneck_of_its_layernorm(name):
     output h becomes h + up(relu(down(LN(h)))); checked on the last block by hand."""
     model, tok = load_model(name)
     train, _ = batches(tok, False)
-    m = build(model, tok, MethodConfig("adapter", adapter_fraction=0.03))
+    m = build(model, tok, method_config("adapter", adapter_fraction=0.03))
     block, adapter = adapter_sites(model)[-1], m.adapters[-1]
     seen = {}
 
@@ -216,7 +218,7 @@ def test_houlsby_adapter_starts_as_base_model(name):
     if not model.config.is_encoder_decoder:
         kw["position_ids"] = positions(train["attention_mask"])
     base = model(**kw).logits
-    m = build(model, tok, MethodConfig("adapter", adapter_fraction=0.03, adapter_design="houlsby"))
+    m = build(model, tok, method_config("adapter", adapter_fraction=0.03, adapter_design="houlsby"))
     assert len(adapter_sites(model, "houlsby")) == 2 * len(adapter_sites(model))  # after attention, after FFN
     assert torch.equal(m(train).logits, base)
 
@@ -335,7 +337,8 @@ def test_training_loss_equals_forward_loss(name, method):
     """`Method.loss` (logits only over the target where it can): per token, the loss `forward` reports; per
     sequence (the default), the NLL summed over each target and averaged over the batch."""
     model, tok = load_model(name)
-    m = build(model, tok, MethodConfig(method, prefix_len=3, mid_dim=16, adapter_fraction=0.01))
+    m = build(model, tok, method_config(method, **applicable(
+        method, {"prefix_len": 3, "mid_dim": 16, "adapter_fraction": 0.01})))
     ed = model.config.is_encoder_decoder
     batch = collate([encode_pair(tok, "name : Aromi | food : Thai", "Aromi serves Thai food.", ed),
                      encode_pair(tok, "name : X", "X is a pub by the river, rated 5 of 5.", ed)],
@@ -390,7 +393,7 @@ def test_training_loss_runs_the_lm_head_on_a_contiguous_slice(name, method):
     (transformers' int `logits_to_keep` slices a strided view, and the head then runs as a batched matmul over
     a copy of its weight per row: 5x slower in bf16 on a CPU). Loss and gradients: those of the int slice."""
     model, tok = load_model(name)
-    m = build(model, tok, MethodConfig(method, prefix_len=3, mid_dim=16))
+    m = build(model, tok, method_config(method, **applicable(method, dict(prefix_len=3, mid_dim=16))))
     batch = collate([encode_pair(tok, s, t, False) for s, t in PAIRS], tok.pad_token_id, False)
     seen = []
     head = model.get_output_embeddings()

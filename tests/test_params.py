@@ -336,10 +336,11 @@ def test_params_defaults_are_the_configs_defaults(doc):
     import dataclasses
 
     from prefixtune.configs import DecodeConfig, TrainConfig
-    from prefixtune.methods.config import MethodConfig
+    from prefixtune.methods.config import AdapterConfig, VirtualTokenConfig
 
     checked = 0
-    for section, configs in (("train", (TrainConfig(), MethodConfig("prefix"))), ("decode", (DecodeConfig(),))):
+    train = (TrainConfig(), VirtualTokenConfig("prefix"), AdapterConfig("adapter"))
+    for section, configs in (("train", train), ("decode", (DecodeConfig(),))):
         for key, value in doc["defaults"][section].items():
             if key == "extra":  # params.yaml's: text appended to the command line, not a config field
                 continue

@@ -17,7 +17,8 @@ import torch
 
 from prefixtune.errors import InputError
 from prefixtune.batching import collate, encode_pair, positions
-from prefixtune.methods import MethodConfig, build
+from prefixtune.methods import build
+from prefixtune.methods.config import method_config
 from prefixtune.models import load_model
 
 WORDS = "table-to-text:"
@@ -28,7 +29,7 @@ TARGETS = ["Blue Spice serves Chinese food.", "It is in the centre."]
 def make(name, **kw):
     model, tok = load_model(name)
     kw.setdefault("mid_dim", 64)
-    return build(model, tok, MethodConfig("prefix", **kw))
+    return build(model, tok, method_config("prefix", **kw))
 
 
 def word_ids(method):
@@ -176,11 +177,11 @@ def test_counts_follow_formulas(name):
 def test_init_text_sets_p_and_a_different_p_is_an_error():
     model, tok = load_model("tiny-gpt2")
     n = len(tok(WORDS, add_special_tokens=False)["input_ids"])
-    config = MethodConfig("prefix", prefix_len=None, init_text=WORDS)
+    config = method_config("prefix", prefix_len=None, init_text=WORDS)
     assert build(model, tok, config).virtual_len == config.prefix_len == n
-    assert build(model, tok, MethodConfig("prefix", prefix_len=n, init_text=WORDS)).virtual_len == n
+    assert build(model, tok, method_config("prefix", prefix_len=n, init_text=WORDS)).virtual_len == n
     with pytest.raises(InputError, match=f"is {n} tokens for this model's tokenizer, but --prefix-len is {n + 2}"):
-        build(model, tok, MethodConfig("prefix", prefix_len=n + 2, init_text=WORDS))
+        build(model, tok, method_config("prefix", prefix_len=n + 2, init_text=WORDS))
 
 
 # ----- 4. frozen base model -----
@@ -230,7 +231,7 @@ def test_export_load_gives_identical_logits(name):
 
 def test_bf16_model_gets_bf16_cache_and_float32_parameters():
     model, tok = load_model("tiny-llama", dtype=torch.bfloat16)
-    method = build(model, tok, MethodConfig("prefix", prefix_len=3, mid_dim=16))
+    method = build(model, tok, method_config("prefix", prefix_len=3, mid_dim=16))
     assert all(p.dtype == torch.float32 for p in method.trainable_parameters())
     cache = method.prefix_cache(2)
     assert cache.layers[0].keys.dtype == torch.bfloat16 and cache.layers[0].keys.shape == (2, 2, 3, 8)

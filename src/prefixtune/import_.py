@@ -69,7 +69,8 @@ def from_peft(peft_dir, out, model_name=None) -> dict:
     """Write PEFT_DIR's prefix as a `prefix` method directory `out`; returns its method.json dict."""
     from .files import atomic_dir
     from .method_dir import save_method
-    from .methods import MethodConfig, build
+    from .methods import build
+    from .methods.config import VirtualTokenConfig
     from .methods.kv import kv_shape
     from .models import load_model
 
@@ -89,7 +90,7 @@ def from_peft(peft_dir, out, model_name=None) -> dict:
                          f"needs {layers * 2 * kv_heads * head_dim} ({layers} layers x 2 x {kv_heads} kv heads x "
                          f"{head_dim}): another base model?")
     with torch.random.fork_rng(devices=[]):
-        method = build(model, tokenizer, MethodConfig("prefix", prefix_len=rows.shape[0], reparam=False))
+        method = build(model, tokenizer, VirtualTokenConfig("prefix", prefix_len=rows.shape[0], reparam=False))
     method.load_exported({"prefix": from_peft_rows(rows, layers, kv_heads, head_dim)})
     with atomic_dir(out) as tmp:
         return save_method(method, tmp, {"model": model_name, "imported_from": {"format": "peft",

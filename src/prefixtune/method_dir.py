@@ -22,7 +22,8 @@ from safetensors.torch import load_file, save_file
 
 from .errors import InputError, where
 from .files import atomic_path, read_json_object, write_json
-from .methods import Method, MethodConfig, build
+from .methods import Method, build
+from .methods.config import from_dict as config_from_dict
 
 META = "method.json"
 WEIGHTS = "weights.safetensors"
@@ -100,8 +101,8 @@ def load_method(dir, model=None, tokenizer=None, selection: str = "primary") -> 
     info = read_info(dir)
     meta = dir / META
     try:
-        config = MethodConfig(**info["config"])
-    except TypeError as e:
+        config = config_from_dict(info["config"])
+    except (TypeError, ValueError) as e:
         raise InputError(f"{where(meta, entry='config')}: {e}") from None
     weights = weights_file(dir, selection)
     if not weights.is_file():

@@ -17,13 +17,19 @@ class Traits:
     label: str  # how figures and tables name it
     color: str
     marker: str
+    config: str = "prefixtune.methods.config:MethodConfig"  # "module:Class" of its settings (methods/config.py)
 
 
+VIRTUAL = "prefixtune.methods.config:VirtualTokenConfig"
 METHODS = {
-    "prefix": Traits("prefixtune.methods.prefix:Prefix", True, False, "prefix-tuning", "tab:blue", "o"),
-    "embedding": Traits("prefixtune.methods.embedding:Embedding", True, False, "embedding-only", "tab:cyan", "P"),
-    "infix": Traits("prefixtune.methods.infix:Infix", True, False, "infix-tuning", "tab:brown", "X"),
-    "adapter": Traits("prefixtune.methods.adapter:Adapter", False, True, "adapter", "tab:green", "^"),
+    "prefix": Traits("prefixtune.methods.prefix:Prefix", True, False, "prefix-tuning", "tab:blue", "o",
+                     VIRTUAL),
+    "embedding": Traits("prefixtune.methods.embedding:Embedding", True, False, "embedding-only", "tab:cyan", "P",
+                        VIRTUAL),
+    "infix": Traits("prefixtune.methods.infix:Infix", True, False, "infix-tuning", "tab:brown", "X",
+                    VIRTUAL),
+    "adapter": Traits("prefixtune.methods.adapter:Adapter", False, True, "adapter", "tab:green", "^",
+                      "prefixtune.methods.config:AdapterConfig"),
     "finetune": Traits("prefixtune.methods.finetune:Finetune", False, True, "fine-tuning", "tab:red", "s"),
     "finetune-top2": Traits("prefixtune.methods.finetune:FinetuneTop2", False, True, "fine-tune top-2",
                             "tab:purple", "D"),

@@ -45,7 +45,8 @@ from .configs import add_arguments as add_config_arguments
 from .errors import InputError, where
 from .batching import IGNORE, Limits, collate, encode_pair, with_source_prefix
 from .files import atomic_dir, atomic_path, read_jsonl
-from .methods.config import MethodConfig
+from .methods.config import CONFIGS as METHOD_CONFIGS
+from .methods.config import method_config, own_fields
 from .models import resolve_device
 from .progress import Progress
 from .registry import METHODS
@@ -257,7 +258,8 @@ def add_arguments(p):
     p.add_argument("--out", required=True, type=Path, help="method directory to write")
     p.add_argument("--dev", type=Path, default=None,
                    help="JSONL dev set: keep the parameters with the lowest dev loss (needs --eval-every)")
-    add_config_arguments(p, MethodConfig, skip=("method", "extra"))
+    for cls in METHOD_CONFIGS:  # every method's own settings; run() refuses those the chosen method lacks
+        add_config_arguments(p, cls, skip=("method", "extra"))
     add_config_arguments(p, TrainConfig)
 
 
@@ -267,14 +269,9 @@ def run(args):
 
     # Cheap checks first: bad input fails before any model is loaded, and leaves no OUT.
     method_class(args.method)
-    config = from_args(MethodConfig, args, method=args.method)
-    if config.prefix_len is not None and config.prefix_len <= 0:
-        raise InputError(f"--prefix-len must be positive (got {config.prefix_len})")
-    if config.mid_dim <= 0:
-        raise InputError(f"--mid-dim must be positive (got {config.mid_dim})")
-    if not 0 < config.adapter_fraction < 1:
-        raise InputError(f"--adapter-fraction is a fraction of the base model's parameters, between 0 and 1 "
-                         f"exclusive (got {config.adapter_fraction}; the paper's are 0.001 and 0.03)")
+    config = method_config(args.method, **{f.name: getattr(args, f.name) for cls in METHOD_CONFIGS
+                                           for f in own_fields(cls) if getattr(args, f.name) != f.default})
+    config.check()
     hp = from_args(TrainConfig, args)
     hp.check(has_dev=args.dev is not None)
     if hp.threads is not None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..configs import DecodeConfig, TrainConfig, to_argv
 from ..methods.config import MethodConfig
+from ..methods.config import method_config as make_config
 from ..registry import (
     PREFIX_METHODS,  # methods whose runs have a prefix length and init
 )
@@ -31,11 +32,12 @@ def method_config(base, mcfg: dict, hp: dict, prefix_len, init_text) -> MethodCo
         return mcfg.get(key, hp[key])
 
     if base == "adapter":
-        return MethodConfig(base, adapter_fraction=float(get("adapter_fraction")), adapter_design=get("adapter_design"))
+        return make_config(base, adapter_fraction=float(get("adapter_fraction")),
+                           adapter_design=get("adapter_design"))
     if base not in PREFIX_METHODS:
-        return MethodConfig(base)
+        return make_config(base)
     kw = {"mid_dim": get("mid_dim"), "reparam": get("reparam")} if base == "prefix" else {}
-    return MethodConfig(base, prefix_len=prefix_len, init_text=init_text, **kw)
+    return make_config(base, prefix_len=prefix_len, init_text=init_text, **kw)
 
 
 def train_cmd(model, base, mcfg, hp, train_file, out, seed, prefix_len, init_text, dev_file=None):
