@@ -25,9 +25,15 @@ def doc():
 def test_default_preset_is_cpu_on_the_papers_low_data_protocol(doc):
     assert doc["preset"] == "cpu"
     g = P.build(REPO / "params.yaml")
-    assert g.preset == "cpu" and len(g.runs) == 27
-    cells = {(r.method, r.size, r.sample) for r in g.runs.values()}
-    assert cells == {(m, n, s) for m in ("prefix", "finetune", "adapter-0.1") for n in (50, 100, 200) for s in range(3)}
+    assert g.preset == "cpu" and len(g.runs) == 27 + 9  # the low-data grid, and the init runs it does not share
+    low = {(r.method, r.size, r.sample) for r in g.runs.values() if "lowdata" in r.experiments}
+    assert low == {(m, n, s) for m in ("prefix", "finetune", "adapter-0.1") for n in (50, 100, 200) for s in range(3)}
+    # Figure 5 on the proxy: n = 100, random (P = 6) and three real words, 3 subsamples; the "table-to-text:" runs
+    # are the low-data grid's own (one training, listed in both experiments)
+    init = {(r.init, r.prefix_len, r.sample) for r in g.runs.values() if "init" in r.experiments}
+    assert init == {(i, p, s) for i, p in (("random", 6), ("table2text", 6), ("elephant", None), ("summarize", None))
+                    for s in range(3)}
+    assert g.runs["e2e/prefix/n100-s1-seed0-p6-table2text"].experiments == ["lowdata", "init"]
     budget = {("prefix", 50): 200, ("prefix", 100): 200, ("prefix", 200): 200, ("finetune", 50): 100,
               ("finetune", 100): 100, ("finetune", 200): 200}
     # the adapter's rate is the one with the lowest dev loss in the committed search (A.2: chosen on dev)
@@ -53,7 +59,8 @@ def test_default_preset_is_cpu_on_the_papers_low_data_protocol(doc):
         assert r.method_dir == f"runs/cpu/{r.id}/method"
     prefix = g.runs["e2e/prefix/n100-s0-seed0-p6-table2text"]
     assert "--prefix-len 6 " in prefix.train_cmd and "--init-text table-to-text:" in prefix.train_cmd
-    assert g.plots == ["results/cpu/plots/lowdata_e2e.png", "results/cpu/plots/training_e2e.png"]
+    assert g.plots == ["results/cpu/plots/lowdata_e2e.png", "results/cpu/plots/training_e2e.png",
+                       "results/cpu/plots/init.png"]
     assert "--sizes 50 100 200 --samples 3" in g.linearize["e2e"]
 
 
@@ -68,8 +75,11 @@ def test_paper_preset_grid(doc):
     xsum = g.runs["xsum/prefix/full-seed0-p100-random"]
     assert "--model facebook/bart-large" in xsum.train_cmd and "--beam 6" in xsum.tests["test"]["decode_cmd"]
     assert "--categories" in g.runs["webnlg/prefix/full-seed0-p5-random"].tests["test"]["score_cmd"]
-    init = g.runs["e2e/prefix/n100-s0-seed0-ptext-table2text"].train_cmd  # the init experiment: P = its token count
-    assert "--init-text table-to-text:" in init and "--prefix-len" not in init
+    elephant = g.runs["e2e/prefix/n100-s0-seed0-ptext-elephant"].train_cmd  # the init experiment: P = the word's
+    assert "--init-text elephant" in elephant and "--prefix-len" not in elephant  # token count
+    # its "table-to-text:" runs are the low-data grid's (P 6 given there): one training in both experiments
+    assert "e2e/prefix/n100-s0-seed0-ptext-table2text" not in g.runs
+    assert g.runs["e2e/prefix/n100-s3-seed1-p6-table2text"].experiments == ["lowdata", "init"]
     # Figure 5 at n = 100 (Figure 8's caption) on the low-data protocol: 9 inits x 5 subsamples x 2 seeds
     inits = [r for r in g.runs.values() if "init" in r.experiments]
     assert len(inits) == 9 * 5 * 2 and {r.size for r in inits} == {100}
@@ -81,6 +91,17 @@ def test_paper_preset_grid(doc):
     assert P.resources(g.settings, "train")["gpus"] == 1
     assert set(g.plots) == {f"results/paper/plots/{n}.png" for n in (
         "lowdata_e2e", "lowdata_xsum", "training_e2e", "training_xsum", "prefix_length", "init")}
+
+
+def test_a_text_init_run_is_merged_only_into_the_same_training(doc):
+    cpu = doc["presets"]["cpu"]
+    same = P.expand(P.resolve(doc))
+    assert "e2e/prefix/n100-s0-seed0-ptext-table2text" not in same.runs
+    # the init experiment trains longer than the low-data grid: a different training, kept as its own run
+    longer = P.expand(P.resolve(doc, {"presets": {"cpu": {"overrides": cpu["overrides"] + [
+        {"when": {"experiment": "init"}, "train": {"max_steps": 300}}]}}}))
+    assert longer.runs["e2e/prefix/n100-s0-seed0-ptext-table2text"].experiments == ["init"]
+    assert longer.runs["e2e/prefix/n100-s0-seed0-p6-table2text"].experiments == ["lowdata"]
 
 
 def test_run_ids_round_trip():
@@ -182,7 +203,7 @@ def test_rendered_pipelines_are_valid_dvc_for_every_preset(tmp_path):
                          text=True)
     assert out.returncode == 0, out.stderr
     listed = out.stdout.strip().splitlines()
-    for file, n_train in (("dvc.yaml", 27), ("pipelines/tiny/dvc.yaml", 4), ("pipelines/paper/dvc.yaml", 290)):
+    for file, n_train in (("dvc.yaml", 36), ("pipelines/tiny/dvc.yaml", 4), ("pipelines/paper/dvc.yaml", 280)):
         stages = yaml.safe_load((tmp_path / file).read_text())["stages"]
         assert sum(s.startswith("train_") for s in stages) == n_train
         mine = [line for line in listed if line.startswith(f"{file}:") or (file == "dvc.yaml" and ":" not in
@@ -206,8 +227,9 @@ def test_snakemake_dry_run_of_the_paper_preset():
     assert out.returncode == 0, out.stderr[-3000:]
     table = dict(line.split()[:2] for line in out.stdout.splitlines() if line.split()[:1] in (
         ["train"], ["decode"], ["score"], ["download"]) or line.startswith("linearize_"))
-    # 170 low-data and init runs decode twice (the authors' selection rule and the second one)
-    assert table == {"download": "4", "train": "290", "decode": "460", "score": "460",  # one linearize rule
+    # 160 low-data and init runs decode twice (the authors' selection rule and the second one); the init
+    # experiment's 10 "table-to-text:" runs are low-data runs
+    assert table == {"download": "4", "train": "280", "decode": "440", "score": "440",  # one linearize rule
                      **{f"linearize_{s}": "1" for s in ("e2e", "webnlg", "dart", "xsum")}}  # per source
 
 

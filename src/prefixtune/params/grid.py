@@ -11,6 +11,7 @@ subsample, seed, and for prefix-length methods P and the init label).
 
 import itertools
 import re
+import shlex
 from dataclasses import dataclass, field
 
 from ..errors import InputError
@@ -213,16 +214,45 @@ def expand(s: dict, where=PARAMS) -> Grid:
             old.experiments.append(name)
             if exp["table"] not in old.tables:
                 old.tables.append(exp["table"])
+    _merge_text_twins(runs)
     downloads, linearize, deps = C.data_cmds(preset, data, used, sizes, samples)
     return Grid(s, downloads, linearize, deps, testsets, runs, expected_plots(runs.values(), f"results/{preset}"))
 
 
+def _merge_text_twins(runs: dict):
+    """One training, one run: a run whose init text sets P (`-ptext-`) and a run of the same cell and text with P
+    given are the same training when their commands differ only in the run folder and P, since `train` takes an
+    explicit P only where it is the text's token count (methods/base.py: init_text_ids). The run with P given
+    stays, and lists both experiments (e.g. the init experiment's "table-to-text:" runs are the low-data grid's)."""
+    def normalized(r):
+        argv = shlex.split(r.train_cmd.replace(r.id, "<run>"))
+        if "--prefix-len" in argv:
+            del argv[argv.index("--prefix-len"):argv.index("--prefix-len") + 2]
+        return argv, {k: (t["decode_cmd"].replace(r.id, "<run>"), t["score_cmd"].replace(r.id, "<run>"))
+                      for k, t in r.tests.items()}
+
+    for rid, r in list(runs.items()):
+        if r.prefix_len is not None or r.init is None:
+            continue
+        twins = [t for t in runs.values() if t.prefix_len is not None and
+                 (t.dataset, t.method, t.size, t.sample, t.seed, t.init) ==
+                 (r.dataset, r.method, r.size, r.sample, r.seed, r.init) and normalized(t) == normalized(r)]
+        if twins:
+            twin = twins[0]
+            twin.experiments += [e for e in r.experiments if e not in twin.experiments]
+            twin.tables += [t for t in r.tables if t not in twin.tables]
+            del runs[rid]
+
+
 def varying(runs, key):
-    """Groups of runs (same experiment, dataset, method, size) in which `key` takes several values."""
+    """Groups of runs (same experiment, dataset, method, size) in which `key` takes several values (None not
+    counted, as plot.varying drops NaN: a P set by the init text is not a prefix length of its own)."""
     groups = {}
     for r in runs:
         for e in r.experiments:
-            groups.setdefault((e, r.dataset, r.method, r.size), set()).add(getattr(r, key))
+            g = groups.setdefault((e, r.dataset, r.method, r.size), set())
+            if getattr(r, key) is not None:
+                g.add(getattr(r, key))
     return {g: v for g, v in groups.items() if len(v) > 1}
 
 
