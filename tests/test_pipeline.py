@@ -91,6 +91,14 @@ def check_outputs(repo: Path):
         assert png.startswith("results/tiny/") and (repo / png).read_bytes()[:4] == b"\x89PNG"
     settings = pd.read_csv(repo / "results/tiny/tables/settings.csv")
     assert len(settings) == 4 and {"lr", "prefix_len", "max_steps", "method"} <= set(settings.columns)
+    # the reproduction report: every paper number has a row; the tiny preset runs none of the paper's cells
+    report = (repo / "results/tiny/reproduction.md").read_text()
+    assert "Runs finished: 4 of 4" in report and "## Reproducibility checklist" in report
+    numbers = pd.read_csv(repo / "results/tiny/reproduction.csv")
+    assert len(numbers) == 311 and (numbers.n == 0).all()
+    claims = pd.read_csv(repo / "results/tiny/claims.csv").set_index("claim")
+    # its fine-tuning runs are another experiment's (lowdata_finetune): the claim's experiment has one side
+    assert claims.loc["lowdata_better", "verdict"] == "not run in this preset (no method finetune)"
 
 
 def dry_run_jobs(text):
@@ -224,14 +232,14 @@ def test_snakemake_end_to_end(tmp_path):
     # one decode setting changed: decode/score/aggregate/plot re-run, train does not
     (repo / "wider.yaml").write_text(yaml.safe_dump({"presets": {"tiny": {"decode": {"max_new_tokens": 5}}}}))
     jobs = planned(sh(sm + ["--configfile", "wider.yaml", "-n"], repo))
-    assert jobs == {"decode": 4, "score": 4, "aggregate": 1, "plot": 1}, jobs
+    assert jobs == {"decode": 4, "score": 4, "aggregate": 1, "plot": 1, "reproduce": 1}, jobs
 
     # per-run inputs: a changed training file (its lines reordered) re-runs the one run that reads it, no other
     # (Snakemake compares the content of small inputs, not only their times)
     f = repo / "data/tiny/e2e/lowdata/train-n4-s0.jsonl"
     f.write_text("".join(reversed(f.read_text().splitlines(keepends=True))))
     jobs = planned(sh(sm + ["-n"], repo))
-    assert jobs == {"train": 1, "decode": 1, "score": 1, "aggregate": 1, "plot": 1}, jobs
+    assert jobs == {"train": 1, "decode": 1, "score": 1, "aggregate": 1, "plot": 1, "reproduce": 1}, jobs
     sh(sm, repo)  # and bring it up to date, so that the kill below interrupts no training job (its child would
     # live on, orphaned, and write into the method directory while the next run starts)
 
@@ -259,11 +267,11 @@ def test_snakemake_end_to_end(tmp_path):
     with open(repo / "src/prefixtune/score.py", "a") as f:  # a real edit: Snakemake compares checksums
         f.write("# changed\n")
     jobs = planned(sh(sm + ["-n"], repo))
-    assert jobs == {"score": 4, "aggregate": 1, "plot": 1}, jobs
+    assert jobs == {"score": 4, "aggregate": 1, "plot": 1, "reproduce": 1}, jobs
     with open(repo / "src/prefixtune/train.py", "a") as f:
         f.write("# changed\n")
     jobs = planned(sh(sm + ["-n"], repo))
-    assert jobs == {"train": 4, "decode": 4, "score": 4, "aggregate": 1, "plot": 1}, jobs
+    assert jobs == {"train": 4, "decode": 4, "score": 4, "aggregate": 1, "plot": 1, "reproduce": 1}, jobs
     assert_untouched(repo, {f: b for f, b in before.items() if not f.startswith("src/prefixtune/")})
 
 
@@ -413,7 +421,8 @@ def test_user_dataset_through_both_engines(tmp_path):
     has the same jobs (its execution of the stage table's commands is test_snakemake_end_to_end's)."""
     repo = toy_repo(tmp_path / "sm")
     jobs = planned(sh([str(BIN / "snakemake"), "-n", "--config", "preset=toy"], repo))
-    assert jobs == {"linearize_toy": 1, "train": 3, "decode": 3, "score": 3, "aggregate": 1, "plot": 1}, jobs
+    assert jobs == {"linearize_toy": 1, "train": 3, "decode": 3, "score": 3, "aggregate": 1, "plot": 1,
+                    "reproduce": 1}, jobs
     # no download (the user's files are already here), no testset (the toy preset decodes its whole test set)
     repo = toy_repo(tmp_path / "dvc")
     sh(["git", "init", "-q"], repo)

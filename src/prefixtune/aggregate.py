@@ -150,7 +150,8 @@ def label(row) -> str:
     return "/".join(map(str, parts + [row["test"]] + ([] if row["selection"] == "primary" else [row["selection"]])))
 
 
-def run(args):
+def grid_of(args):
+    """The grid that --params, --overlay (Snakemake's --config, as JSON) and --preset name."""
     overlay = None
     if args.overlay:
         try:
@@ -159,7 +160,11 @@ def run(args):
             raise InputError(f"--overlay: not valid JSON: {e}") from None
     if args.preset:
         overlay = P.merge(overlay or {}, {"preset": args.preset})
-    grid = P.build(args.params, overlay)
+    return P.build(args.params, overlay)
+
+
+def run(args):
+    grid = grid_of(args)
     out_dir = Path(args.tables)
     summary, every_run = {}, []
     for table, (df, metrics) in collect(grid, args.runs).items():

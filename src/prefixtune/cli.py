@@ -5,7 +5,8 @@ An InputError becomes one line on stderr and exit status 2.
 
 Provenance: a stage with an `--out` writes `<out>.run.json` beside it when it succeeds: the command, its
 wall-clock seconds and the CPU seconds it used (their ratio shows whether other work shared the cores), the
-git commit of the code and the host. It is not one of the stage's outputs (no DVC
+git commit of the code, the host, its CPU (model name, AVX2 / AVX-512 / BF16 flags, cores) and the versions of
+Python, torch and transformers (machine.py). It is not one of the stage's outputs (no DVC
 or Snakemake output names it), so the outputs themselves stay byte-identical from one run to the next and
 re-running unchanged work leaves dvc.lock unchanged; scripts/run-times collects the times.
 """
@@ -29,6 +30,7 @@ STAGES = {
     "score": ("prefixtune.score", "score hypotheses against references with the official metrics"),
     "aggregate": ("prefixtune.aggregate", "collect scores into results tables (CSV)"),
     "plot": ("prefixtune.plot", "draw the results figures (PNG)"),
+    "reproduce": ("prefixtune.reproduce", "write the reproduction report: the paper's numbers and claims beside ours"),
     "params": ("prefixtune.params", "check params.yaml, show the run grid, render dvc.yaml"),
     "export": ("prefixtune.export", "write a trained prefix as a PEFT prefix-tuning checkpoint"),
     "import": ("prefixtune.import_", "read a PEFT prefix-tuning checkpoint as a method directory"),
@@ -75,13 +77,14 @@ def git_commit() -> str | None:
 
 
 def record_run(out: Path, stage: str, argv, seconds: float, commit: str | None):
+    from . import machine
     from .files import write_json
 
     usage = resource.getrusage(resource.RUSAGE_SELF)  # CPU time: below seconds x threads when others shared it
     write_json(out.with_name(out.name + ".run.json"),
                {"stage": stage, "argv": ["prefixtune", *(argv if argv is not None else sys.argv[1:])],
                 "seconds": round(seconds, 3), "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 3),
-                "git_commit": commit, "host": platform.node(),
+                "git_commit": commit, "host": platform.node(), **machine.describe(),
                 "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
 
 

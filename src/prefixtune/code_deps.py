@@ -22,7 +22,8 @@ from .data import MODULES as DATASET_MODULES
 PACKAGE = Path(__file__).resolve().parent  # src/prefixtune
 STAGE_MODULES = {"download": "prefixtune.data.download", "linearize": "prefixtune.data.linearize",
                  "train": "prefixtune.train", "decode": "prefixtune.decode", "score": "prefixtune.score",
-                 "aggregate": "prefixtune.aggregate", "plot": "prefixtune.plot", "params": "prefixtune.params"}
+                 "aggregate": "prefixtune.aggregate", "plot": "prefixtune.plot", "params": "prefixtune.params",
+                 "reproduce": "prefixtune.reproduce"}
 REGISTRY = re.compile(r"prefixtune(\.\w+)+(:\w+)?")  # "prefixtune.methods.prefix:Prefix"
 SKIP = {"prefixtune.cli"}  # dispatches to every stage by name: not a dependency of any one
 ON_DEMAND = {"prefixtune.methods": "prefixtune.registry"}  # module -> the registry whose entries it imports

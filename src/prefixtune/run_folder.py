@@ -47,14 +47,31 @@ def kept_step(info: dict, selection: str):
     return (info.get("alt") or {}).get("best_step") if selection == "alt" else info.get("best_step")
 
 
+def kept_dev_loss(info: dict, selection: str):
+    """The dev loss (per target token) of the step a selection rule kept (None without model selection)."""
+    return (info.get("alt") or {}).get("best_dev_loss") if selection == "alt" else info.get("best_dev_loss")
+
+
+def machine(output) -> dict:
+    """What a stage ran on, from `<output>.run.json` (cli.py: CPU, its flags, cores, versions); {} when the file
+    is missing, and only the host for runs recorded before machine.py existed."""
+    path = Path(f"{output}.run.json")
+    if not path.is_file():
+        return {}
+    rec = read_json(path)
+    return {k: rec[k] for k in ("host", "cpu", "cpu_flags", "cores", "python", "torch", "transformers") if k in rec}
+
+
 def decoded(run, run_dir) -> list[dict]:
     """One row per decoded set of `run` (a params Run; its files in `run_dir`): test, selection, the scores,
-    the kept step, steps and each stage's seconds."""
+    the kept step and its dev loss, steps, parameter counts and each stage's seconds."""
     d = Path(run_dir)
     info = read_json(d / "method" / "method.json")
     return [{"test": t["test"], "selection": t["selection"], "scores": read_json(d / f"{name}.scores.json"),
-             "kept_step": kept_step(info, t["selection"]), "steps_run": info.get("steps_run", info.get("steps")),
+             "kept_step": kept_step(info, t["selection"]), "kept_dev_loss": kept_dev_loss(info, t["selection"]),
+             "steps_run": info.get("steps_run", info.get("steps")),
              "steps": info.get("steps"), "trainable_fraction": info.get("trainable_fraction", math.nan),
+             "trainable_params": info.get("trainable_params"), "base_params": info.get("base_params"),
              "train_s": seconds(d / "method"), "train_cpu_s": seconds(d / "method", "cpu_seconds"),
              "decode_s": seconds(d / f"{name}.hyp.txt"), "score_s": seconds(d / f"{name}.scores.json")}
             for name, t in run.tests.items()]

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from ..code_deps import code_deps
 from .grid import TABLES, Grid
 
-KINDS = ("download", "linearize", "testset", "train", "decode", "score", "aggregate", "plot")
+KINDS = ("download", "linearize", "testset", "train", "decode", "score", "aggregate", "plot", "reproduce")
 
 
 def stage_name(kind, key):
@@ -70,6 +70,20 @@ def figures(grid: Grid) -> tuple:
     return (*grid.plots, *curves)
 
 
+PAPER_DOCS = ("docs/paper_results.yaml", "docs/claims.yaml", "docs/paper_settings.yaml")  # what reproduce compares
+
+
+def reproduce_cmd(grid: Grid, overlay: dict | None = None) -> str:
+    return (f"prefixtune reproduce --params params.yaml --preset {grid.preset} --runs runs/{grid.preset} "
+            f"--out {grid.results}/reproduction.md" + (f" --overlay {shlex.quote(json.dumps(overlay, sort_keys=True))}"
+                                                       if overlay else ""))
+
+
+def reproduction(grid: Grid) -> tuple:
+    """What reproduce writes: the report, the paper's numbers beside ours, the claims' verdicts."""
+    return tuple(f"{grid.results}/{f}" for f in ("reproduction.md", "reproduction.csv", "claims.csv"))
+
+
 def table(grid: Grid, overlay: dict | None = None) -> list[Stage]:
     """Every stage of the preset, upstream first."""
     logs = f"logs/{grid.preset}"
@@ -98,4 +112,7 @@ def table(grid: Grid, overlay: dict | None = None) -> list[Stage]:
     drawn = tuple(f for f in tables(grid) if not f.endswith(("/runs.csv", "/settings.csv")))  # what plot reads
     out.append(Stage("plot", "", f"prefixtune plot --tables {grid.results}/tables --out {grid.results}/plots",
                      drawn, figures(grid), f"{logs}/plot.log", code["plot"]))
+    out.append(Stage("reproduce", "", reproduce_cmd(grid, overlay),
+                     ("params.yaml", *PAPER_DOCS, *grid.scores(), *(f"{r.method_dir}/method.json" for r in runs)),
+                     reproduction(grid), f"{logs}/reproduce.log", code["reproduce"]))
     return out

@@ -1,0 +1,93 @@
+"""The reproducibility checklist (the items of the ACL 2021 and NeurIPS checklists a reader asks for), generated
+from the finished runs (runs.py), the protocol table (prefixtune.protocol) and the data release pins
+(data/releases.csv). Each function returns Markdown lines."""
+
+import math
+
+import pandas as pd
+
+from ..registry import describe
+
+
+def md_table(head, rows) -> list:
+    return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + [
+        "| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows]
+
+
+def fmt(x, spec=".4g") -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    return format(x, spec) if isinstance(x, (int, float)) else str(x)
+
+
+def compute(runs: pd.DataFrame) -> list:
+    """Machines (CPU, its speed-deciding flags, cores) and software versions, as each run's train stage recorded
+    them (<output>.run.json)."""
+    firsts = runs.drop_duplicates("run")
+    seen = {}
+    for m in firsts.machine:
+        key = (m.get("host", "not recorded"), m.get("cpu", "not recorded (recorded since machine.py)"),
+               " ".join(m.get("cpu_flags", [])) or "–", m.get("cores", "–"), m.get("python", "–"),
+               m.get("torch", "–"), m.get("transformers", "–"))
+        seen[key] = seen.get(key, 0) + 1
+    return md_table(["host", "CPU", "flags", "cores", "Python", "torch", "transformers", "runs (train stage)"],
+                    [[*k, n] for k, n in seen.items()])
+
+
+def parameters(runs: pd.DataFrame) -> list:
+    rows = []
+    for (model, method), g in runs.drop_duplicates("run").groupby(["model", "method"], sort=False):
+        rows.append([describe(model), method, fmt(g.trainable_params.iloc[0], ","), fmt(g.base_params.iloc[0], ","),
+                     f"{100 * g.trainable_fraction.iloc[0]:.3f}%"])
+    return md_table(["model", "method", "trainable (kept) parameters", "base model parameters", "fraction"], rows)
+
+
+def times(runs: pd.DataFrame) -> list:
+    """Seconds per stage, mean over the finished runs of each cell, and the total."""
+    one = runs.drop_duplicates(["run", "test", "selection"])
+    rows, total = [], 0.0
+    for (method, size), g in one.groupby(["method", "size"], sort=False):
+        train = g.drop_duplicates("run").train_s
+        total += train.sum(skipna=True) + g.decode_s.sum(skipna=True) + g.score_s.sum(skipna=True)
+        rows.append([method, size, g.run.nunique(), f"{train.mean() / 60:.1f}",
+                     f"{g.groupby('run').decode_s.sum().mean() / 60:.1f}",
+                     f"{g.groupby('run').score_s.sum().mean() / 60:.1f}"])
+    return md_table(["method", "size", "runs", "train (min)", "decode, all sets (min)", "score, all sets (min)"],
+                    rows) + ["", f"Total over the finished runs: {total / 3600:.2f} hours of wall-clock time."]
+
+
+def dev_beside_test(runs: pd.DataFrame, metric: str, scale_of) -> list:
+    """Per cell and selection rule: the dev loss of the kept step (model selection's number) beside the decoded
+    set's score (mean ± std over runs)."""
+    rows = []
+    keys = ["experiment", "dataset", "method", "size", "init", "test", "selection"]
+    for key, g in runs.groupby(keys, sort=False, dropna=False):
+        vals = pd.Series([s.get(metric, math.nan) * scale_of(t) for s, t in zip(g.scores, g.task)], dtype=float)
+        dev = g.kept_dev_loss.astype(float)
+        rows.append([*(fmt(k) for k in key), len(g), f"{fmt(dev.mean())} ± {fmt(dev.std(ddof=1))}",
+                     f"{fmt(vals.mean())} ± {fmt(vals.std(ddof=1))}",
+                     ", ".join(f"{fmt(k)}/{fmt(s)}" for k, s in zip(g.kept_step, g.steps))])
+    return md_table([*keys, "runs", "dev loss at the kept step", f"{metric} on the decoded set", "kept step / run"],
+                    rows)
+
+
+def hyperparameters(protocol_rows: list, preset: str) -> list:
+    """Each setting of the paper's protocol this preset runs, its value, and how it was chosen."""
+    rows = []
+    for r in protocol_rows:
+        ours = r.get(f"ours_{preset}")
+        if ours is None:
+            continue
+        status = r[f"{preset}_status"]
+        how = ("the paper and the authors' code agree" if r["same"] else
+               f"the {r['basis']}" if status == "same" and r["basis"] else
+               "the paper" if status == "same" else status.replace("differs: ", "ours, not the paper's: "))
+        where = " ".join(fmt(r.get(k)) for k in ("experiment", "dataset", "method") if r.get(k) is not None)
+        rows.append([where, r["setting"], fmt(ours, "g") if not isinstance(ours, list) else ", ".join(map(str, ours)),
+                     fmt(r["paper"], "g"), fmt(r["authors"], "g"), how])
+    return md_table(["runs", "setting", "ours", "paper", "authors' code", "how it was chosen"], rows)
+
+
+def data_pins(releases: dict, sources) -> list:
+    rows = [[name, s.path, s.url, s.sha256 or "not pinned"] for name in sources for s in releases.get(name, [])]
+    return md_table(["dataset", "file", "release URL", "sha256 (checked on download)"], rows)

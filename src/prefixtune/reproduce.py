@@ -1,0 +1,179 @@
+"""`prefixtune reproduce`: the reproduction report of one preset, from its finished runs.
+
+Writes results/<preset>/reproduction.md (the claims ledger with verdicts, every number the paper prints beside
+ours, the reproducibility checklist), reproduction.csv (one row per paper number) and claims.csv (one row per
+claim, comparison and selection rule). Reads params.yaml (the grid), the run folders (scores, method.json,
+<output>.run.json), docs/paper_results.yaml (the paper's numbers), docs/claims.yaml (the claims ledger),
+docs/paper_settings.yaml (the protocol, through prefixtune.protocol) and data/releases.csv (the data pins).
+Runs not finished yet are left out and counted; a claim gets a verdict only where its rule has its pairs.
+"""
+
+import math
+from pathlib import Path
+
+import yaml
+
+from . import params as P
+from .aggregate import grid_of
+from .errors import InputError
+from .files import atomic_open
+from .registry import describe
+from .report import checklist, claims, numbers
+from .report.runs import load
+
+NUMBER_KEYS = ("id", "table", "page", "dataset", "model", "method", "row", "experiment", "split", "column",
+               "metric", "value")
+CLAIM_KEYS = ("id", "claim", "where", "experiment", "compare", "metric", "rule")
+HEADLINE = {"e2e": "BLEU", "webnlg": "BLEU_A", "dart": "BLEU", "xsum": "rouge2"}  # the dev-beside-test metric
+
+
+def add_arguments(p):
+    p.add_argument("--params", default="params.yaml")
+    p.add_argument("--overlay", default=None, help="JSON deep-merged over params.yaml (Snakemake --config)")
+    p.add_argument("--preset", default=None, help="default: params.yaml's preset")
+    p.add_argument("--runs", default=None, help="the preset's run folders (default: runs/<preset>)")
+    p.add_argument("--paper", default="docs/paper_results.yaml", help="the paper's numbers")
+    p.add_argument("--claims", default="docs/claims.yaml", help="the claims ledger")
+    p.add_argument("--out", default=None, help="the report (default: results/<preset>/reproduction.md); "
+                   "reproduction.csv and claims.csv are written beside it")
+
+
+def read_yaml(path, kind: str):
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: missing ({kind})")
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        raise InputError(f"{path}:{mark.line + 1 if mark else '?'}: not valid YAML ({kind})") from None
+
+
+def checked(entries, path, keys, kind) -> list:
+    """`entries` as a list of mappings that each hold `keys`; else an InputError naming the entry."""
+    if not isinstance(entries, list):
+        raise InputError(f"{path}: expected a list of {kind}")
+    for i, e in enumerate(entries):
+        missing = [k for k in keys if not isinstance(e, dict) or k not in e]
+        if missing:
+            name = e.get("id", f"entry {i + 1}") if isinstance(e, dict) else f"entry {i + 1}"
+            raise InputError(f"{path}: {kind} {name}: missing {', '.join(missing)}")
+    return entries
+
+
+def read_claims(path) -> list:
+    out = checked(read_yaml(path, "the claims ledger"), path, CLAIM_KEYS, "claim")
+    for c in out:
+        if c["rule"] not in claims.RULES:
+            raise InputError(f"{path}: claim {c['id']}: rule {c['rule']!r} is not one of {', '.join(claims.RULES)}")
+        if c["rule"] != "peak" and not all(k in c for k in ("a", "b", "pair_on")):
+            raise InputError(f"{path}: claim {c['id']}: rule {c['rule']} needs a, b and pair_on")
+        if c["rule"] == "comparable" and not isinstance(c.get("margin"), (int, float)):
+            raise InputError(f"{path}: claim {c['id']}: rule comparable needs a numeric margin")
+        if c["metric"] not in numbers.COLUMNS:
+            raise InputError(f"{path}: claim {c['id']}: unknown metric {c['metric']!r}")
+    return out
+
+
+def ci(row) -> str:
+    if math.isnan(row.get("low", math.nan)):
+        return "–" if math.isnan(row.get("mean_difference", math.nan)) else f"{row['mean_difference']:+.2f}"
+    return f"{row['mean_difference']:+.2f} [{row['low']:+.2f}, {row['high']:+.2f}]"
+
+
+def claims_section(ledger) -> list:
+    rows = []
+    for r in ledger.to_dict("records"):
+        sides = f"{r['a']} vs {r['b']}" if isinstance(r.get("b"), str) and r["b"] else str(r.get("a") or "–")
+        rows.append([r["claim"], r["text"], r["where"], r["experiment"], sides or "–", r.get("selection") or "–",
+                     checklist.fmt(r.get("pairs")), ci(r), r["verdict"] + (" (proxy)" if r.get("proxy") is True else ""),
+                     checklist.fmt(r.get("paper"), "g")])
+    return checklist.md_table(["id", "claim", "where", "experiment", "a vs b", "selection", "pairs",
+                               "mean a − b [95% CI]", "verdict", "paper"], rows)
+
+
+def numbers_section(table) -> list:
+    counts = table.status.value_counts()
+    lines = [f"{len(table)} numbers: " + "; ".join(f"{n} {s}" for s, n in counts.items()) + ".", ""]
+    ours = table[table.n > 0]
+    if len(ours):
+        lines += checklist.md_table(
+            ["id", "paper", "ours (mean ± std)", "runs", "ours − paper", "ε", "status", "our model"],
+            [[r.id, f"{r.paper:g}", f"{r.ours:.2f} ± {checklist.fmt(r.ours_std, '.2f')}", r.n, f"{r.difference:+.2f}",
+              checklist.fmt(r.epsilon, "g"), r.status, r.our_model] for r in ours.itertuples()]) + [""]
+    for (tab, status), g in table[table.n == 0].groupby(["table", "status"], sort=False):
+        lines.append(f"- {tab}: {len(g)} numbers {status}")
+    return lines
+
+
+def render(preset, grid, runs, ledger, table, protocol_rows, releases) -> str:
+    models = sorted({(ds, describe(grid.settings["datasets"][ds]["model"])) for ds in {r.dataset for r in
+                                                                                       grid.runs.values()}})
+    done = runs.run.nunique() if len(runs) else 0
+    per_exp = {e: (sum(1 for r in grid.runs.values() if e in r.experiments),
+                   runs[runs.experiment == e].run.nunique() if len(runs) else 0) for e in grid.settings["experiments"]}
+    lines = [f"# Reproduction report: the `{preset}` preset", "",
+             "Written by `prefixtune reproduce` from params.yaml, the finished runs under runs/" + preset + ", "
+             "docs/paper_results.yaml (the paper's numbers, ACL 2021 version), docs/claims.yaml (its claims) and "
+             "docs/paper_settings.yaml (its protocol); do not edit by hand.", "",
+             "Models: " + "; ".join(f"{ds}: {m}" for ds, m in models) + ".", "",
+             f"Runs finished: {done} of {len(grid.runs)} (" + ", ".join(
+                 f"{e}: {d} of {n}" for e, (n, d) in per_exp.items()) + ").", "",
+             "## The claims ledger", "",
+             "Each claim of the paper, the experiment that tests it, and its verdict on the finished runs: the paired "
+             "differences a − b (runs paired as docs/claims.yaml says), their mean and 95% interval by Student's t "
+             "with n − 1 degrees of freedom; with fewer than 3 pairs, pending. A verdict marked (proxy) is a finding "
+             "on a model other than the paper's, not a judgement of the paper. `paper`: the number the paper states "
+             "for the claim, where it states one.", "", *claims_section(ledger), "",
+             "## The paper's numbers beside ours", "",
+             "Every number of the paper's results tables (docs/paper_results.yaml), matched to the runs of the same "
+             "experiment, dataset, method and set, authors' selection rule, on the paper's scale "
+             "(src/prefixtune/report/numbers.py). \"Reproduced within ε\" only where our model is the paper's.", "",
+             *numbers_section(table), "",
+             "## Reproducibility checklist", "", "### Compute and software (as each run's train stage recorded them)",
+             "", *checklist.compute(runs), "", "### Parameters", "", *checklist.parameters(runs), "",
+             "### Time per run", "", *checklist.times(runs), "",
+             "### Validation beside each decoded result, runs per cell and their spread", "",
+             "Model selection's number (the dev loss per target token at the kept step, on the run's dev set) beside "
+             "the score of the set the run decodes; mean ± std over the cell's runs (training subsamples x seeds).",
+             ""]
+    for task in sorted(set(runs.task)) if len(runs) else []:
+        metric = HEADLINE.get(task)
+        if metric:
+            scale = 100.0 if task == "e2e" and metric == "BLEU" else 1.0
+            lines += [f"{task}, {metric}{' x 100' if scale != 1 else ''}:", "",
+                      *checklist.dev_beside_test(runs[runs.task == task], metric, lambda t, s=scale: s), ""]
+    lines += ["### Hyper-parameters and how each was chosen", "",
+              "The settings of the paper's protocol this preset runs (docs/protocol.md has every row with its source, "
+              "file:line in the authors' code).", "", *checklist.hyperparameters(protocol_rows, preset), "",
+              "### Data", "", *checklist.data_pins(releases, sorted(grid.downloads)), ""]
+    return "\n".join(lines)
+
+
+def run(args):
+    from .data.sources import SOURCES
+    from .protocol import rows_of
+
+    grid = grid_of(args)
+    preset = grid.preset
+    out = Path(args.out or f"results/{preset}/reproduction.md")
+    paper_doc = read_yaml(args.paper, "the paper's numbers")
+    if not isinstance(paper_doc, dict):
+        raise InputError(f"{args.paper}: expected a mapping with numbers and claims")
+    paper = checked(paper_doc.get("numbers"), args.paper, NUMBER_KEYS, "number")
+    paper_claims = {c["id"]: c for c in checked(paper_doc.get("claims"), args.paper, ("id", "value"), "claim")}
+    ledger_in = read_claims(args.claims)
+    runs = load(grid, Path(args.runs or f"runs/{preset}"))
+    paper_models = {ds: d["model"] for ds, d in P.load_doc(args.params)["defaults"]["datasets"].items()}
+    table = numbers.compare(paper, runs, grid.settings, paper_models, describe)
+    ledger = claims.verdicts(ledger_in, runs, grid, paper_claims, paper_models)
+    text = render(preset, grid, runs, ledger, table, rows_of(Path(args.params).resolve().parent), SOURCES)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_open(out.with_name("reproduction.csv")) as f:
+        table.to_csv(f, index=False)
+    with atomic_open(out.with_name("claims.csv")) as f:
+        ledger.to_csv(f, index=False)
+    with atomic_open(out) as f:
+        f.write(text)
+    print(f"wrote {out}, reproduction.csv and claims.csv beside it: {runs.run.nunique() if len(runs) else 0} of "
+          f"{len(grid.runs)} runs finished")

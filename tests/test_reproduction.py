@@ -1,0 +1,122 @@
+"""The reproduction report: the paper's numbers matched to ours, the claims' verdicts, the files it reads."""
+
+import math
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pandas as pd
+import pytest
+import yaml
+
+from prefixtune import params as P
+from prefixtune.report import claims, numbers
+from prefixtune.reproduce import read_claims
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def run_row(method, sample, bleu, model="gpt2-medium", experiment="lowdata", init=None, prefix_len=math.nan,
+            selection="primary", size=100, dataset="e2e", test="dev", **scores):
+    return {"run": f"{method}-{init}-{sample}-{prefix_len}", "experiment": experiment, "dataset": dataset,
+            "task": dataset, "model": model, "method": method, "size": size, "sample": sample, "seed": 0,
+            "prefix_len": prefix_len, "init": init, "test": test, "selection": selection,
+            "scores": {"BLEU": bleu, **scores}}
+
+
+def grid_of(rows):
+    runs = {r["run"]: SimpleNamespace(experiments=[r["experiment"]], method=r["method"], init=r["init"],
+                                      prefix_len=r["prefix_len"]) for r in rows}
+    return SimpleNamespace(runs=runs)
+
+
+def test_the_ledger_names_experiments_of_the_paper_preset_and_the_papers_claims():
+    ledger = read_claims(REPO / "docs/claims.yaml")
+    ids = [c["id"] for c in ledger]
+    assert len(ids) == len(set(ids)) >= 8
+    paper = P.build(REPO / "params.yaml", {"preset": "paper"}).settings["experiments"]
+    stated = {c["id"] for c in yaml.safe_load((REPO / "docs/paper_results.yaml").read_text())["claims"]}
+    for c in ledger:
+        assert c["experiment"] in paper, c["id"]
+        assert c.get("paper") is None or c["paper"] in stated, c["id"]
+
+
+def test_a_number_on_the_papers_model_is_judged_by_epsilon_and_a_proxy_is_not():
+    paper = [{"id": "t.bleu", "table": "Table 2", "page": 7, "dataset": "e2e", "model": "gpt2-medium",
+              "method": "prefix", "row": "PREFIX", "experiment": "main", "split": "test", "column": "BLEU",
+              "metric": "bleu", "value": 70.3},
+             {"id": "t.mover", "table": "Table 2", "page": 7, "dataset": "e2e", "model": "gpt2-medium",
+              "method": "prefix", "row": "PREFIX", "experiment": "main", "split": "test", "column": "Mover",
+              "metric": "mover", "value": 0.5},
+             {"id": "t.large", "table": "Table 2", "page": 7, "dataset": "e2e", "model": "gpt2-large",
+              "method": "prefix", "row": "PREFIX", "experiment": "main", "split": "test", "column": "BLEU",
+              "metric": "bleu", "value": 70.3}]
+    settings = {"experiments": {"main": {}}, "datasets": {"e2e": {"task": "e2e"}}}
+    models = {"e2e": "gpt2-medium"}
+
+    def compare(bleus, model):
+        runs = pd.DataFrame([run_row("prefix", i, b, model=model, experiment="main", test="test", size="full")
+                             for i, b in enumerate(bleus)])
+        return numbers.compare(paper, runs, settings, models, str).set_index("id")
+
+    near = compare([0.700, 0.712], "gpt2-medium")  # the E2E scorer's 0-1 BLEU, the paper's points
+    assert near.loc["t.bleu", "ours"] == pytest.approx(70.6) and near.loc["t.bleu", "n"] == 2
+    assert near.loc["t.bleu", "status"] == "reproduced within ε"
+    assert compare([0.68], "gpt2-medium").loc["t.bleu", "status"] == "differs by more than ε"
+    proxy = compare([0.55], "smollm2-135m")
+    assert proxy.loc["t.bleu", "status"] == "proxy: smollm2-135m" and math.isnan(proxy.loc["t.bleu", "epsilon"])
+    assert proxy.loc["t.mover", "status"] == "not computed (mover)"
+    assert proxy.loc["t.large", "status"].startswith("not run (the paper's gpt2-large")
+    settings["experiments"] = {}
+    assert compare([0.70], "gpt2-medium").loc["t.bleu", "status"] == "not run in this preset"
+
+
+CLAIM = {"id": "low", "claim": "prefix beats fine-tuning", "where": "Figure 3", "experiment": "lowdata",
+         "compare": "method", "a": "prefix", "b": "finetune", "pair_on": ["dataset", "size", "sample", "seed"],
+         "metric": "bleu", "rule": "better", "paper": "gap"}
+
+
+@pytest.mark.parametrize("prefix, finetune, verdict", [
+    ([0.60, 0.62, 0.61], [0.55, 0.56, 0.57], "holds"),
+    ([0.50, 0.52, 0.51], [0.55, 0.56, 0.57], "reversed"),
+    ([0.60, 0.50, 0.61], [0.55, 0.56, 0.57], "not resolved"),   # a large spread: the t interval holds 0
+    ([0.60, 0.62], [0.55, 0.56], "pending (2 of 3 pairs)"),
+])
+def test_a_claim_is_decided_by_the_t_interval_of_paired_runs(prefix, finetune, verdict):
+    rows = [run_row("prefix", i, b, model="smollm2-135m") for i, b in enumerate(prefix)]
+    rows += [run_row("finetune", i, b, model="smollm2-135m") for i, b in enumerate(finetune)]
+    out = claims.verdicts([CLAIM], pd.DataFrame(rows), grid_of(rows), {"gap": {"value": 2.9}},
+                          {"e2e": "gpt2-medium"})
+    (row,) = out.to_dict("records")
+    assert row["verdict"] == verdict and row["proxy"] and row["paper"] == 2.9
+    assert row["mean_difference"] == pytest.approx(100 * (sum(prefix) - sum(finetune)) / len(prefix))
+
+
+def test_comparable_peak_and_missing_sides():
+    rows = [run_row("prefix", i, 0.600 + d, experiment="main") for i, d in enumerate((0.001, -0.002, 0.003))]
+    rows += [run_row("finetune", i, 0.600, experiment="main") for i in range(3)]
+    rows += [run_row("prefix", 0, b, experiment="plen", prefix_len=p) for p, b in ((1, .5), (10, .6), (40, .55))]
+    comparable = dict(CLAIM, id="full", experiment="main", rule="comparable", margin=2.0, paper=None)
+    peak = {"id": "plen", "claim": "threshold", "where": "Figure 4", "experiment": "plen", "compare": "prefix_len",
+            "metric": "bleu", "rule": "peak", "paper": "t"}
+    absent = dict(CLAIM, id="adapter", b="adapter-0.1", experiment="main")
+    elsewhere = dict(CLAIM, id="xsum", experiment="extrapolation")
+    out = claims.verdicts([comparable, peak, absent, elsewhere], pd.DataFrame(rows), grid_of(rows),
+                          {"t": {"value": 10}}, {"e2e": "gpt2-medium"}).set_index("claim")
+    assert out.loc["full", "verdict"] == "holds" and not out.loc["full", "proxy"]
+    assert out.loc["plen", "verdict"] == "best at P = 10 of 1, 10, 40 (the paper's threshold)"
+    assert out.loc["adapter", "verdict"] == "not run in this preset (no method adapter-0.1)"
+    assert out.loc["xsum", "verdict"] == "not run in this preset"
+
+
+def test_a_bad_ledger_is_one_line_naming_the_file_and_claim(tmp_path):
+    bad = tmp_path / "claims.yaml"
+    bad.write_text(yaml.safe_dump([dict(CLAIM, rule="likely")]))
+    out = subprocess.run([str(BIN / "prefixtune"), "reproduce", "--claims", str(bad), "--out",
+                          str(tmp_path / "r" / "reproduction.md")], cwd=REPO, capture_output=True, text=True)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert out.stderr.strip() == (f"prefixtune: error: {bad}: claim low: rule 'likely' is not one of better, "
+                                  "comparable, not_worse, peak")
+    assert not (tmp_path / "r").exists() or not any((tmp_path / "r").iterdir())
