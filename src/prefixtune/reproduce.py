@@ -146,6 +146,9 @@ def render(preset, grid, runs, ledger, table, protocol_rows, releases) -> str:
     lines += ["### Hyper-parameters and how each was chosen", "",
               "The settings of the paper's protocol this preset runs (docs/protocol.md has every row with its source, "
               "file:line in the authors' code).", "", *checklist.hyperparameters(protocol_rows, preset), "",
+              "Chosen by a search on a low-data dev set (never the test set), as A.2 chooses hyper-parameters; "
+              "params.yaml's comments say which value each run uses:", "",
+              *checklist.dev_searches(f"{grid.results}/tuning"), "",
               "### Data", "", *checklist.data_pins(releases, sorted(grid.downloads)), ""]
     return "\n".join(lines)
 

@@ -3,6 +3,8 @@ from the finished runs (runs.py), the protocol table (prefixtune.protocol) and t
 (data/releases.csv). Each function returns Markdown lines."""
 
 import math
+import numbers
+from pathlib import Path
 
 import pandas as pd
 
@@ -17,7 +19,11 @@ def md_table(head, rows) -> list:
 def fmt(x, spec=".4g") -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "–"
-    return format(x, spec) if isinstance(x, (int, float)) else str(x)
+    if isinstance(x, (bool, str)):
+        return str(x)
+    if isinstance(x, (list, tuple)):
+        return ", ".join(fmt(v, spec) for v in x)
+    return format(x, spec) if isinstance(x, numbers.Number) else str(x)
 
 
 def compute(runs: pd.DataFrame) -> list:
@@ -26,7 +32,7 @@ def compute(runs: pd.DataFrame) -> list:
     firsts = runs.drop_duplicates("run")
     seen = {}
     for m in firsts.machine:
-        key = (m.get("host", "not recorded"), m.get("cpu", "not recorded (recorded since machine.py)"),
+        key = (m.get("host", "not recorded"), m.get("cpu", "not recorded (trained before run.json held it)"),
                " ".join(m.get("cpu_flags", [])) or "–", m.get("cores", "–"), m.get("python", "–"),
                m.get("torch", "–"), m.get("transformers", "–"))
         seen[key] = seen.get(key, 0) + 1
@@ -83,9 +89,25 @@ def hyperparameters(protocol_rows: list, preset: str) -> list:
                f"the {r['basis']}" if status == "same" and r["basis"] else
                "the paper" if status == "same" else status.replace("differs: ", "ours, not the paper's: "))
         where = " ".join(fmt(r.get(k)) for k in ("experiment", "dataset", "method") if r.get(k) is not None)
-        rows.append([where, r["setting"], fmt(ours, "g") if not isinstance(ours, list) else ", ".join(map(str, ours)),
-                     fmt(r["paper"], "g"), fmt(r["authors"], "g"), how])
+        where += f" n = {r['size']}" if r.get("size") is not None else ""
+        rows.append([where or "all", r["setting"], fmt(ours, "g"), fmt(r["paper"], "g"), fmt(r["authors"], "g"), how])
     return md_table(["runs", "setting", "ours", "paper", "authors' code", "how it was chosen"], rows)
+
+
+def dev_searches(folder) -> list:
+    """The learning-rate searches on a low-data dev set (scripts/tune-lr's CSVs in results/<preset>/tuning/):
+    what was tried, on what, and which value had the lowest dev loss."""
+    lines = []
+    for path in sorted(Path(folder).glob("*.csv")):
+        df = pd.read_csv(path)
+        if not {"method", "lr", "dev_loss"} <= set(df.columns):
+            continue
+        for method, g in df.groupby("method", sort=False):
+            best = g.loc[g.dev_loss.idxmin()]
+            on = ", ".join(f"{k} {g[k].iloc[0]}" for k in ("size", "sample", "steps") if k in g.columns)
+            lines.append(f"- {path.name}: {method}, lr tried " + ", ".join(f"{x:g}" for x in g.lr)
+                         + f" ({on}); lowest dev loss {best.dev_loss:.3f} at lr {best.lr:g}")
+    return lines or ["- none (every setting above comes from the paper or the authors' code)"]
 
 
 def data_pins(releases: dict, sources) -> list:
