@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from prefixtune import params as P
+from prefixtune.errors import InputError
 from prefixtune.report import claims, numbers
 from prefixtune.reproduce import read_claims
 
@@ -28,7 +29,8 @@ def run_row(method, sample, bleu, model="gpt2-medium", experiment="lowdata", ini
 
 def grid_of(rows):
     runs = {r["run"]: SimpleNamespace(experiments=[r["experiment"]], method=r["method"], init=r["init"],
-                                      prefix_len=r["prefix_len"]) for r in rows}
+                                      prefix_len=r["prefix_len"], dataset=r["dataset"],
+                                      settings={"model": r["model"]}) for r in rows}
     return SimpleNamespace(runs=runs)
 
 
@@ -97,16 +99,21 @@ def test_a_claim_is_decided_by_the_t_interval_of_paired_runs(prefix, finetune, v
 def test_comparable_peak_and_missing_sides():
     rows = [run_row("prefix", i, 0.600 + d, experiment="main") for i, d in enumerate((0.001, -0.002, 0.003))]
     rows += [run_row("finetune", i, 0.600, experiment="main") for i in range(3)]
-    rows += [run_row("prefix", 0, b, experiment="plen", prefix_len=p) for p, b in ((1, .5), (10, .6), (40, .55))]
+    rows += [run_row("prefix", i, b + i / 1000, experiment="plen", prefix_len=p)
+             for p, b in ((1, .5), (10, .6), (40, .55)) for i in range(3)]
     comparable = dict(CLAIM, id="full", experiment="main", rule="comparable", margin=2.0, paper=None)
     peak = {"id": "plen", "claim": "threshold", "where": "Figure 4", "experiment": "plen", "compare": "prefix_len",
             "metric": "bleu", "rule": "peak", "paper": "t"}
     absent = dict(CLAIM, id="adapter", b="adapter-0.1", experiment="main")
     elsewhere = dict(CLAIM, id="xsum", experiment="extrapolation")
-    out = claims.verdicts([comparable, peak, absent, elsewhere], pd.DataFrame(rows), grid_of(rows),
+    not_worse = dict(comparable, id="not_worse", rule="not_worse", margin=0.1)  # d: +0.1, -0.2, +0.3 BLEU points
+    out = claims.verdicts([comparable, peak, absent, elsewhere, not_worse], pd.DataFrame(rows), grid_of(rows),
                           {"t": {"value": 10}}, {"e2e": "gpt2-medium"}).set_index("claim")
     assert out.loc["full", "verdict"] == "holds" and not out.loc["full", "proxy"]
+    assert out.loc["not_worse", "verdict"] == "not resolved"  # the interval reaches below -0.1
     assert out.loc["plen", "verdict"] == "best at P = 10 of 1, 10, 40 (the paper's threshold)"
+    few = claims.verdicts([peak], pd.DataFrame(rows[:-1]), grid_of(rows), {"t": {"value": 10}}, {"e2e": "gpt2-medium"})
+    assert few.verdict[0] == "pending (fewer than 3 runs at P = 40)"
     assert out.loc["adapter", "verdict"] == "not run in this preset (no method adapter-0.1)"
     assert out.loc["xsum", "verdict"] == "not run in this preset"
 
@@ -120,3 +127,23 @@ def test_a_bad_ledger_is_one_line_naming_the_file_and_claim(tmp_path):
     assert out.stderr.strip() == (f"prefixtune: error: {bad}: claim low: rule 'likely' is not one of better, "
                                   "comparable, not_worse, peak")
     assert not (tmp_path / "r").exists() or not any((tmp_path / "r").iterdir())
+
+
+def test_pairs_must_be_one_to_one():
+    rows = [run_row("prefix", 0, 0.6, dataset=d) for d in ("e2e", "webnlg")] + [run_row("finetune", 0, 0.5)]
+    loose = dict(CLAIM, pair_on=["seed"])  # two prefix runs would pair with one fine-tuning run
+    with pytest.raises(InputError, match="claim low: pair_on .'seed'. pairs more than one run of prefix"):
+        claims.verdicts([loose], pd.DataFrame(rows), grid_of(rows), {}, {"e2e": "gpt2-medium"})
+
+
+def test_a_paper_row_is_matched_by_its_parameter_share():
+    paper = [{"id": f"x.{p}", "table": "Table 3", "page": 7, "dataset": "xsum", "model": "bart-large",
+              "method": "prefix", "params": p, "row": f"PREFIX({p})", "experiment": "main_xsum", "split": "test",
+              "column": "R-2", "metric": "rouge_2", "value": 20.0} for p in ("2%", "0.1%")]
+    runs = pd.DataFrame([dict(run_row("prefix", 0, None, model="facebook/bart-large", experiment="main_xsum",
+                                      dataset="xsum", test="test", size="full", rouge2=20.5),
+                              trainable_fraction=0.021)])
+    out = numbers.compare(paper, runs, {"experiments": {"main_xsum": {}}, "datasets": {"xsum": {"task": "xsum"}}},
+                          {"xsum": "facebook/bart-large"}, str).set_index("id")
+    assert out.loc["x.2%", "status"] == "reproduced within ε" and out.loc["x.2%", "ours"] == 20.5
+    assert out.loc["x.0.1%", "status"] == "not run in this preset (no run with 0.1% trainable parameters)"

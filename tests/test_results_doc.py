@@ -18,6 +18,7 @@ def test_check_fails_on_a_stale_doc(tmp_path):
         if (REPO / name).exists():
             (tmp_path / name).symlink_to(REPO / name)
     (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "paper_results.yaml").symlink_to(REPO / "docs" / "paper_results.yaml")
     (tmp_path / "docs" / "results.md").write_text((REPO / "docs" / "results.md").read_text().replace("BLEU", "BLUE", 1))
     done = subprocess.run([sys.executable, str(REPO / "scripts" / "results-md"), "--check", "--root", str(tmp_path)],
                           capture_output=True, text=True)
@@ -27,14 +28,9 @@ def test_check_fails_on_a_stale_doc(tmp_path):
 def test_reductions_list_every_setting_that_differs_from_the_paper_preset(tmp_path):
     """The doc's list of reductions is read from both presets: a cpu setting moved away from the paper preset's
     (here the prefix's learning rate) appears in it, and the unchanged file lists none."""
-    import importlib.util
-    from importlib.machinery import SourceFileLoader
-
     from prefixtune import params as P
+    from prefixtune.report import results_doc as md
 
-    loader = SourceFileLoader("results_md", str(REPO / "scripts" / "results-md"))
-    md = importlib.util.module_from_spec(importlib.util.spec_from_loader("results_md", loader))
-    loader.exec_module(md)
     text = (REPO / "params.yaml").read_text()
     (tmp_path / "params.yaml").write_text(text)
     lines = md.reductions(tmp_path, P.build(tmp_path / "params.yaml", {"preset": "cpu"}))

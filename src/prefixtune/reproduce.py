@@ -68,8 +68,8 @@ def read_claims(path) -> list:
             raise InputError(f"{path}: claim {c['id']}: rule {c['rule']!r} is not one of {', '.join(claims.RULES)}")
         if c["rule"] != "peak" and not all(k in c for k in ("a", "b", "pair_on")):
             raise InputError(f"{path}: claim {c['id']}: rule {c['rule']} needs a, b and pair_on")
-        if c["rule"] == "comparable" and not isinstance(c.get("margin"), (int, float)):
-            raise InputError(f"{path}: claim {c['id']}: rule comparable needs a numeric margin")
+        if c["rule"] in ("comparable", "not_worse") and not isinstance(c.get("margin"), (int, float)):
+            raise InputError(f"{path}: claim {c['id']}: rule {c['rule']} needs a numeric margin")
         if c["metric"] not in numbers.COLUMNS:
             raise InputError(f"{path}: claim {c['id']}: unknown metric {c['metric']!r}")
     return out
@@ -99,8 +99,9 @@ def numbers_section(table) -> list:
     if len(ours):
         lines += checklist.md_table(
             ["id", "paper", "ours (mean ± std)", "runs", "ours − paper", "ε", "status", "our model"],
-            [[r.id, f"{r.paper:g}", f"{r.ours:.2f} ± {checklist.fmt(r.ours_std, '.2f')}", r.n, f"{r.difference:+.2f}",
-              checklist.fmt(r.epsilon, "g"), r.status, r.our_model] for r in ours.itertuples()]) + [""]
+            [[r.id, f"{r.paper:g}", f"{r.ours:.{d}f} ± {checklist.fmt(r.ours_std, f'.{d}f')}", r.n,
+              f"{r.difference:+.{d}f}", checklist.fmt(r.epsilon, "g"), r.status, r.our_model]
+             for r in ours.itertuples() for d in [3 if abs(r.paper) < 1.5 else 2]]) + [""]  # fractions: 3 places
     for (tab, status), g in table[table.n == 0].groupby(["table", "status"], sort=False):
         lines.append(f"- {tab}: {len(g)} numbers {status}")
     return lines

@@ -6,9 +6,11 @@ paired differences d = a - b give a 95% interval by Student's t (prefixtune.verd
 
   better       holds: the interval lies above 0; reversed: below 0; not resolved: it contains 0
   comparable   holds: the interval lies inside ±margin; does not hold: it lies outside; not resolved otherwise
-  not_worse    holds unless the interval lies below 0 (then: does not hold)
-  peak         the prefix length with the best mean score, against the paper's threshold (no pairs: one mean
-               per length)
+  not_worse    holds: the interval lies above -margin; does not hold: below it; not resolved otherwise
+  peak         the prefix length with the best mean score, against the paper's threshold, once every length the
+               experiment plans has 3 runs (no pairs: one mean per length)
+
+`only` (optional) keeps the runs whose fields have the given values (e.g. dataset: webnlg).
 
 Below 3 pairs the verdict is "pending". A verdict on a model other than the paper's is a proxy's: it reads as a
 finding on that model, not as a judgement of the paper. Each selection rule the runs decode (the authors' and,
@@ -19,6 +21,7 @@ import math
 
 import pandas as pd
 
+from ..errors import InputError
 from ..verdict import MIN_PAIRS, paired_t
 from .numbers import short, value
 
@@ -37,12 +40,14 @@ def judge(rule: str, low: float, high: float, margin: float | None) -> str:
         if -margin < low and high < margin:
             return "holds"
         return "does not hold" if low >= margin or high <= -margin else "not resolved"
-    return "does not hold" if high < 0 else "holds"  # not_worse
+    return "holds" if low > -margin else "does not hold" if high < -margin else "not resolved"  # not_worse
 
 
 def scored(runs: pd.DataFrame, claim: dict) -> pd.DataFrame:
     """The claim's experiment's runs with `v`, the claim's metric on the paper's scale."""
     sub = runs[runs.experiment == claim["experiment"]].copy()
+    for field, wanted in (claim.get("only") or {}).items():
+        sub = sub[sub[field] == wanted]
     split = claim.get("split", "test")
     sub["v"] = [value(s, t, claim["metric"], split) for s, t in zip(sub.scores, sub.task)]
     return sub
@@ -54,7 +59,11 @@ def paired(sub: pd.DataFrame, claim: dict, a, b) -> pd.DataFrame:
     field = claim["compare"]
     left = sub[sub[field] == a][[*keys, "v"]]
     right = sub[sub[field] == b][[*keys, "v"]]
-    both = left.merge(right, on=keys, suffixes=("_a", "_b"))
+    try:
+        both = left.merge(right, on=keys, suffixes=("_a", "_b"), validate="one_to_one")
+    except pd.errors.MergeError:
+        raise InputError(f"docs/claims.yaml: claim {claim['id']}: pair_on {claim['pair_on']} pairs more than one run "
+                         f"of {a} with one of {b}; name the fields that tell runs apart") from None
     return both.assign(d=both.v_a - both.v_b).dropna(subset=["d"])
 
 
@@ -66,18 +75,20 @@ def verdicts(claims: list, runs: pd.DataFrame, grid, paper_claims: dict, paper_m
         base = {"claim": c["id"], "text": c["claim"], "where": c["where"], "experiment": c["experiment"],
                 "metric": c["metric"], "rule": c["rule"], "proxy": False,
                 "paper": (paper_claims.get(c.get("paper")) or {}).get("value", math.nan)}
-        planned = {getattr(r, c["compare"]) for r in grid.runs.values() if c["experiment"] in r.experiments}
+        mine = [r for r in grid.runs.values() if c["experiment"] in r.experiments
+                and all(getattr(r, k) == v for k, v in (c.get("only") or {}).items())]
+        planned = {getattr(r, c["compare"]) for r in mine}
         if not planned:
             rows.append({**base, "a": ", ".join(map(str, sides(c.get("a", "")))),
                          "b": ", ".join(map(str, sides(c.get("b", "")))), "verdict": "not run in this preset"})
             continue
         sub = scored(runs, c)
-        models = sorted({short(m) for m in sub.model})
-        paper = sorted({short(paper_models[d]) for d in sub.dataset if d in paper_models})
+        models = sorted({short(r.settings["model"]) for r in mine})  # what the preset runs, finished or not
+        paper = sorted({short(paper_models[r.dataset]) for r in mine if r.dataset in paper_models})
         base["model"] = ", ".join(models)
-        base["proxy"] = bool(models) and models != paper
+        base["proxy"] = models != paper
         if c["rule"] == "peak":
-            rows += peaks(sub, c, base)
+            rows += peaks(sub, c, base, planned)
             continue
         for a in sides(c["a"]):
             for b in sides(c["b"]):
@@ -90,26 +101,33 @@ def verdicts(claims: list, runs: pd.DataFrame, grid, paper_claims: dict, paper_m
                 if pairs.empty:
                     rows.append({**base, "a": a, "b": b, "pairs": 0, "verdict": f"pending (0 of {MIN_PAIRS} pairs)"})
                     continue
-                for sel, g in pairs.groupby("selection", sort=False):
+                for (test, sel), g in pairs.groupby(["test", "selection"], sort=False):
                     v = paired_t(g.d, a, b)
                     text = (f"pending ({v.n} of {MIN_PAIRS} pairs)" if v.n < MIN_PAIRS
                             else judge(c["rule"], v.low, v.high, c.get("margin")))
-                    rows.append({**base, "a": a, "b": b, "selection": SELECTIONS.get(sel, sel), "pairs": v.n,
-                                 "mean_difference": v.mean, "low": v.low, "high": v.high, "verdict": text})
+                    rows.append({**base, "a": a, "b": b, "test": test, "selection": SELECTIONS.get(sel, sel),
+                                 "pairs": v.n, "mean_difference": v.mean, "low": v.low, "high": v.high,
+                                 "verdict": text})
     return pd.DataFrame(rows)
 
 
-def peaks(sub: pd.DataFrame, claim: dict, base: dict) -> list:
-    """The prefix length with the best mean score, per dataset and selection rule."""
+def peaks(sub: pd.DataFrame, claim: dict, base: dict, planned: set) -> list:
+    """The prefix length with the best mean score, per dataset, set and selection rule, once every planned length
+    has MIN_PAIRS runs."""
     out = []
-    for (ds, sel), g in sub.groupby(["dataset", "selection"], sort=False):
-        means = g.groupby("prefix_len").v.mean().dropna()
-        if means.empty:
+    lengths = sorted(p for p in planned if p is not None)
+    for (ds, test, sel), g in sub.groupby(["dataset", "test", "selection"], sort=False):
+        counts = g.dropna(subset=["v"]).groupby("prefix_len").size()
+        short_of = [p for p in lengths if counts.get(p, 0) < MIN_PAIRS]
+        row = {**base, "a": ds, "test": test, "selection": SELECTIONS.get(sel, sel), "pairs": int(counts.min())}
+        if short_of:
+            out.append({**row, "verdict": f"pending (fewer than {MIN_PAIRS} runs at P = "
+                                          f"{', '.join(f'{p:g}' for p in short_of)})"})
             continue
+        means = g.groupby("prefix_len").v.mean()
         best = means.idxmax()
         text = f"best at P = {best:g} of {', '.join(f'{p:g}' for p in means.index)}"
         if not math.isnan(base["paper"]):
             text += " (the paper's threshold)" if best == base["paper"] else f" (the paper: {base['paper']:g})"
-        out.append({**base, "a": ds, "selection": SELECTIONS.get(sel, sel), "pairs": int(g.groupby("prefix_len").size().min()),
-                    "verdict": text})
-    return out or [{**base, "verdict": "not run in this preset"}]
+        out.append({**row, "verdict": text})
+    return out or [{**base, "verdict": f"pending (no finished run of {claim['experiment']})"}]

@@ -2,7 +2,8 @@
 
 docs/paper_results.yaml holds each cell of the paper's tables with its experiment, dataset, model, method, split
 and metric. A cell is matched to the runs of the same experiment, dataset, method (and P where the row names
-one), on the same set, with the authors' selection rule, and read on the paper's scale: the E2E scorer prints
+one, and the parameter share where the label prints one: XSum's PREFIX(2%) and PREFIX(0.1%) are two rows), on
+the same set, with the authors' selection rule, and read on the paper's scale: the E2E scorer prints
 BLEU, METEOR and ROUGE-L as fractions where the paper prints points (x 100); the other scorers print what the
 paper prints (BLEU and ROUGE in points, WebNLG and DART METEOR and TER as fractions; metrics/).
 
@@ -36,7 +37,7 @@ def column(task: str, metric: str, split: str) -> str | None:
     if metric in NOT_COMPUTED:
         return None
     name = "rougeL" if (task, metric) == ("xsum", "rouge_l") else COLUMNS[metric]
-    return name + WEBNLG_PARTS[split] if task == "webnlg" else name
+    return name + WEBNLG_PARTS.get(split, "") if task == "webnlg" else name
 
 
 def scale(task: str, metric: str) -> float:
@@ -60,6 +61,17 @@ def value(scores: dict, task: str, metric: str, split: str) -> float:
     return math.nan if v is None else float(v) * scale(task, metric)
 
 
+def share(printed) -> float | None:
+    """The parameter share a row label prints ("2%" -> 0.02), or None."""
+    return float(str(printed).rstrip("%")) / 100 if printed else None
+
+
+def same_share(fraction: float, printed: float) -> bool:
+    """Whether a run's trainable fraction is the share a row prints, as the paper rounds it (0.07% of GPT-2 medium
+    is its "0.1%"): within a factor of 2.5, which keeps the paper's 0.1% and 2% (or 3%) rows apart."""
+    return printed / 2.5 <= fraction <= printed * 2.5
+
+
 def short(model: str) -> str:
     return model.rsplit("/", 1)[-1]  # facebook/bart-large -> bart-large
 
@@ -81,15 +93,25 @@ def compare(paper: list, runs: pd.DataFrame, settings: dict, paper_models: dict,
                     & (runs.test == our_test(split)) & (runs.selection == "primary")]
         if num.get("prefix_len") is not None:
             mine = mine[mine.prefix_len == num["prefix_len"]]
+        printed = share(num.get("params"))
+        if printed and num["model"] == default_models.get(ds):  # e.g. XSum's PREFIX(2%) and PREFIX(0.1%) rows
+            mine = mine[[same_share(f, printed) for f in mine.trainable_fraction]]
+        ours = pd.Series([value(s, task, metric, split) for s in mine.scores], dtype=float).dropna()
         if metric in NOT_COMPUTED:
             row["status"] = f"not computed ({metric})"
+        elif "Lewis" in str(num["row"]):
+            row["status"] = "quoted by the paper from Lewis et al. (2020); not run"
         elif num["model"] != default_models.get(ds, num["model"]) or num["method"] == "sota":
             row["status"] = f"not run (the paper's {num['model']}; no preset runs it)"
-        elif exp not in settings["experiments"] or mine.empty:
+        elif exp not in settings["experiments"]:
             row["status"] = "not run in this preset"
+        elif mine.empty:
+            row["status"] = ("not run in this preset (its runs do not decode the dev set)" if split == "dev"
+                             else f"not run in this preset (no run with {num['params']} trainable parameters)"
+                             if printed else "not run in this preset")
+        elif ours.empty:
+            row["status"] = f"not computed on this set ({column(task, metric, split)} missing)"
         else:
-            vals = [value(s, task, metric, split) for s in mine.scores]
-            ours = pd.Series(vals, dtype=float)
             model = short(mine.model.iloc[0])
             row.update(ours=ours.mean(), ours_std=ours.std(ddof=1) if len(ours) > 1 else math.nan, n=len(ours),
                        difference=ours.mean() - num["value"], our_model=describe(mine.model.iloc[0]))

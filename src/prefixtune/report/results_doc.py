@@ -1,0 +1,244 @@
+"""docs/results.md: the cpu proxy's low-data results, from params.yaml and the committed runs; no number in it is
+typed by hand (scripts/results-md writes it; tests/test_results_doc.py checks it is current).
+
+Reads params.yaml (the `cpu` grid's low-data runs: each run's resolved settings) and, for every finished run, the
+scores of each decoded set (`<test>.scores.json` with the authors' selection rule, `<test>-alt.scores.json` with
+the second rule), method/method.json (kept steps, steps run) and the stages' <output>.run.json (seconds), all
+committed; results/cpu/earlier-protocol/runs.csv, the grid as it stood before the protocol change; and the
+paper's low-data gap from docs/paper_results.yaml. The grid may be unfinished (scripts/run-grid continues it): the
+document says how many runs are in, and a claim gets a verdict only where the stated rule has its pairs.
+"""
+
+import math
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from .. import params as P
+from ..errors import InputError
+from ..registry import describe
+from ..run_folder import decoded, finished
+from ..verdict import MIN_PAIRS, paired_t
+
+PRESET = "cpu"
+METRICS = ["BLEU", "NIST", "METEOR", "ROUGE_L", "CIDEr"]
+RULES = {"primary": "authors' rule (dev loss every 50 steps)", "alt": "every tenth of the budget"}
+CLAIMS = (("prefix", "finetune", "Prefix-tuning beats fine-tuning in low-data settings (paper: +{gap} BLEU on average)"),
+          ("prefix", "adapter-0.1", "Prefix-tuning beats adapters (0.1%) (the paper's full-data comparison, "
+                                    "Table 2; not part of its low-data figure)"))
+
+
+def paper_gap(root: Path) -> float:
+    """The paper's low-data gap (BLEU, prefix minus fine-tuning, averaged over the sizes; Sec. 6.3), as recorded in
+    docs/paper_results.yaml (claim lowdata_gap)."""
+    path = root / "docs" / "paper_results.yaml"
+    if not path.is_file():
+        raise InputError(f"{path}: missing (the paper's numbers)")
+    recorded = yaml.safe_load(path.read_text(encoding="utf-8"))["claims"]
+    return {c["id"]: c for c in recorded}["lowdata_gap"]["value"]
+
+
+def md_table(head, rows):
+    """A Markdown table: a header and rows of cells (already formatted as text)."""
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+def finished_runs(root: Path, grid) -> pd.DataFrame:
+    """One row per finished run and selection rule (its scores exist): cell keys, metrics, kept step, times."""
+    rows = [{"run": r.id, "method": r.method, "size": r.size, "sample": r.sample, "seed": r.seed,
+             "selection": d["selection"], **{m: d["scores"][m] for m in METRICS}, "best_step": d["kept_step"],
+             **{k: d[k] for k in ("steps_run", "steps", "train_s", "train_cpu_s", "decode_s", "score_s")}}
+            for r in grid.runs.values() if finished(r, root / r.dir) for d in decoded(r, root / r.dir)]
+    return pd.DataFrame(rows, columns=["run", "method", "size", "sample", "seed", "selection", *METRICS, "best_step",
+                                       "steps_run", "steps", "train_s", "train_cpu_s", "decode_s", "score_s"])
+
+
+def settings_table(grid):
+    """What each kind of run trained and decoded with: the grid's resolved settings."""
+    rows = {}
+    for r in grid.runs.values():
+        s = r.settings
+        rows[(r.method, r.size)] = [r.method, str(r.size), f"{float(s['lr']):g}", str(s["batch_size"]),
+                                    str(s["max_steps"]), str(s["eval_every"]), str(r.prefix_len or "–"),
+                                    s["init_text"] or "–", str(s["beam"]), str(s["max_new_tokens"])]
+    head = ["method", "size", "lr", "batch", "step budget", "dev loss every", "P", "init", "beam", "max new tokens"]
+    return md_table(head, [v for _, v in sorted(rows.items(), key=lambda kv: (kv[0][0], int(kv[0][1])))])
+
+
+SAME = ("lr", "batch_size", "max_steps", "eval_every", "prefix_len", "init_text", "beam", "length_penalty",
+        "hyp_length", "ban_newlines")  # the per-run settings a reduction must leave as the paper preset has them
+
+
+def reductions(root: Path, grid) -> list:
+    """Where this preset departs from the paper preset's low-data E2E grid, each read from both presets' runs
+    as `params show --json` records them."""
+    paper = [P.run_record(r) for r in P.build(root / "params.yaml", {"preset": "paper"}).runs.values()
+             if "lowdata" in r.experiments and r.dataset == "e2e"]
+    ours = [P.run_record(r) for r in grid.runs.values() if "lowdata" in r.experiments]
+
+    def distinct(recs, key):  # the values `key` takes, numbers in numeric order
+        return sorted({rec[key] for rec in recs}, key=lambda v: (0, v) if isinstance(v, (int, float)) else (1, str(v)))
+
+    def listed(recs, key):
+        return ", ".join(map(str, distinct(recs, key)))
+
+    out = [f"training sizes {listed(ours, 'size')} (the paper: {listed(paper, 'size')})",
+           f"{len(distinct(ours, 'sample'))} training subsample(s) x {len(distinct(ours, 'seed'))} seed(s) per cell "
+           f"(the paper: {len(distinct(paper, 'sample'))} x {len(distinct(paper, 'seed'))})",
+           f"test: the first {listed(ours, 'test_limit')} inputs (the paper: all)"
+           if any(rec["test_limit"] for rec in ours) else "test: all inputs, as the paper",
+           f"at most {listed(ours, 'max_new_tokens')} new tokens (the paper preset: {listed(paper, 'max_new_tokens')})"]
+    by_cell = {(rec["method"], rec["size"]): rec for rec in paper}
+    for m in distinct([rec for rec in ours if (rec["method"], rec["size"]) not in by_cell], "method"):
+        lr = listed([rec for rec in ours if rec["method"] == m], "lr")
+        out.append(f"{m}: not in the paper's low-data figure (lr {lr}, chosen on the dev subsample: params.yaml)")
+    for mine in ours:
+        twin = by_cell.get((mine["method"], mine["size"]))
+        diff = [f"{k} {mine[k]} (paper {twin[k]})" for k in SAME if mine[k] != twin[k]] if twin else []
+        if diff:
+            out.append(f"{mine['method']} at n = {mine['size']}: " + ", ".join(diff))
+    return list(dict.fromkeys(out))  # one line per distinct reduction
+
+
+def verdict(diffs, a, b):
+    v = paired_t(diffs, a, b)
+    return v.text if v.n < MIN_PAIRS else f"{v.text}; 95% interval [{v.low:+.2f}, {v.high:+.2f}]"
+
+
+def gaps(runs, a, b):
+    """BLEU x100 of method a minus method b, paired by (size, sample, seed)."""
+    key = ["size", "sample", "seed"]
+    x = runs[runs["method"] == a].set_index(key)["BLEU"] * 100
+    y = runs[runs["method"] == b].set_index(key)["BLEU"] * 100
+    return (x - y).dropna()
+
+
+def results_table(runs) -> str:
+    rows = []
+    for (method, size), g in runs.groupby(["method", "size"]):
+        cells = [method, str(size), str(len(g))]
+        for m in METRICS:
+            v = g[m] * (100 if m == "BLEU" else 1)
+            cells.append(f"{v.mean():.2f}" + (f" ± {v.std(ddof=1):.2f}" if len(g) > 1 else ""))
+        cells.append(", ".join(f"{b:.0f}/{t}" for b, t in zip(g["best_step"], g["steps"])))
+        rows.append(cells)
+    head = ["method", "size", "n", *(m + (" ×100" if m == "BLEU" else "") for m in METRICS), "kept step / budget"]
+    return md_table(head, rows) if rows else "No run has finished yet."
+
+
+def claims(runs, w, gap, label=""):
+    """The verdict of each claim per size and over all sizes, and the paired differences behind them."""
+    diffs = {f"{a} − {b}": gaps(runs, a, b) for a, b, _ in CLAIMS}
+    for (a, b, claim), d in zip(CLAIMS, diffs.values()):
+        claim = claim.format(gap=gap)
+        parts = [f"n = {size}: {g.mean():+.2f} over {len(g)} pair(s), **{verdict(g, a, b)}**"
+                 for size, g in d.groupby(level="size")] if len(d) else ["no pairs yet"]
+        if d.index.get_level_values("size").nunique() > 1:
+            parts.append(f"all sizes: {d.mean():+.2f} over {len(d)} pairs, **{verdict(d, a, b)}**")
+        w(f"- **{claim}**{label}. {a} minus {b}, BLEU ×100: " + "; ".join(parts) + ".")
+    w("")
+    pairs = pd.concat(diffs, axis=1).dropna(how="all")
+    if len(pairs):
+        w("The paired differences behind them (BLEU ×100; empty where a partner has not finished):\n")
+        w(md_table(["size", "subsample", "seed", *pairs.columns],
+                   [[str(size), f"s{sample}", str(seed), *("" if pd.isna(v) else f"{v:+.2f}" for v in row)]
+                    for (size, sample, seed), row in pairs.sort_index().iterrows()]) + "\n")
+
+
+def render(root: Path) -> str:
+    grid = P.build(root / "params.yaml", {"preset": PRESET})
+    # the low-data grid only: the init runs' figure and verdicts are in results/cpu/reproduction.md
+    grid.runs = {rid: r for rid, r in grid.runs.items() if "lowdata" in r.experiments}
+    gap = paper_gap(root)
+    s = grid.settings
+    model = describe(s["datasets"]["e2e"]["model"])
+    runs = finished_runs(root, grid)
+    n_done = runs["run"].nunique()
+    out = []
+    w = out.append
+    w(f"# Results: the authors' low-data protocol on {model} (`{PRESET}` preset)\n")
+    w(f"Written by `scripts/results-md` from `params.yaml` and the committed runs (`runs/{PRESET}/<run id>/`: "
+      "scores, method.json, the stages' `.run.json` times); a test fails when this file and those disagree.\n")
+    if n_done < len(grid.runs):
+        w(f"**Progress: {n_done} of {len(grid.runs)} runs finished on this protocol.** `scripts/run-grid` runs the "
+          "rest, cell by cell (a fresh clone continues where this one stopped; README). The grid as it stood "
+          "before the protocol change is in the last section.\n")
+    else:
+        w(f"**All {n_done} runs finished** (`scripts/run-grid`; a run whose code, data or settings change is run "
+          "again by it).\n")
+    w("**A proxy of the paper's Figure 3 (E2E), not its numbers:**\n")
+    w(f"- model: {model}: 30 layers, 3 key/value heads; not GPT-2 medium;")
+    w(f"- data: E2E training subsamples of {', '.join(str(n) for n in sorted({r.size for r in grid.runs.values()}))} "
+      f"distinct inputs (subsamples s0, s1, … drawn with seed {s['data']['split_seed']}), each with its 30% dev "
+      "subsample for model selection;")
+    tests = sorted({t["input"] for r in grid.runs.values() for t in r.tests.values()})
+    w(f"- evaluation: {', '.join(f'`{t}`' for t in tests)} (the whole E2E dev set, 547 inputs with all their "
+      "references, as the authors' low-data generation decodes it), scored with the five official E2E metrics "
+      "(BLEU ×100 here); every run is decoded twice, with the parameters each selection rule kept (once when both "
+      "kept the same step);")
+    dec = {(r.settings["length_penalty"], r.settings["hyp_length"], r.settings["ban_newlines"])
+           for r in grid.runs.values()}
+    for lp, hyp_length, ban in sorted(dec, key=str):
+        counted = ("the prompt and the new tokens, eos not (the authors' 2021 transformers)" if hyp_length == "sequence"
+                   else "the new tokens with eos (today's transformers)")
+        w(f"- decoding: beam search, length penalty {lp:g} over a length that counts {counted}"
+          + ("; the newline tokens banned (the authors' `bad_words_ids`);" if ban else ";"))
+    w("- reduced from the paper preset's low-data E2E runs here, and only here (read from both presets; a run's "
+      f"{', '.join(SAME)} would be listed if they differed from the paper preset's):")
+    for line in reductions(root, grid):
+        w(f"  - {line};")
+    w("- settings per run (docs/protocol.md: each with the paper's value and the authors' code's):\n")
+    w(settings_table(grid) + "\n")
+
+    w("## Low-data E2E dev set (BLEU ×100 and the other E2E metrics), mean ± std over finished subsamples\n")
+    for sel, rule in RULES.items():
+        w(f"### Selection: {rule}\n")
+        w(results_table(runs[runs["selection"] == sel]) + "\n")
+    if (root / "results" / PRESET / "plots" / "lowdata_e2e.png").is_file() and n_done:
+        w(f"![low-data curve](../results/{PRESET}/plots/lowdata_e2e.png)\n")
+    if (root / "results" / PRESET / "plots" / "training_e2e.png").is_file() and n_done:
+        w(f"![training curves](../results/{PRESET}/plots/training_e2e.png)\n")
+
+    w("## The paper's claims on this proxy\n")
+    w(f"Rule: runs are paired by training subsample and seed; a claim 'A beats B' at one size gets a verdict once "
+      f"{MIN_PAIRS} pairs are in, from the 95% interval of the mean paired difference by Student's t with n − 1 "
+      "degrees of freedom (two-sided; with 3 pairs t = 4.30): A ahead when the interval lies above 0, B ahead when "
+      "below, no difference beyond noise when it holds 0; 'all sizes' applies it to every pair at once (the "
+      "paper's gap is an average over sizes). A verdict is a finding on this proxy (its model, sizes and runs), "
+      "not a test of the paper's GPT-2 numbers. Each selection rule gets its own verdicts, side by side, so that "
+      "a reader sees whether a conclusion depends on how often the dev loss is looked at.\n")
+    for sel, rule in RULES.items():
+        w(f"### Selection: {rule}\n")
+        claims(runs[runs["selection"] == sel], w, gap)
+
+    w("## Time each run took on this machine (2 cores)\n")
+    w("From each stage's `<output>.run.json` (the whole command: model loading included). Training uses 2 "
+      "threads, so its CPU seconds near twice its wall seconds mean it had the cores to itself; far less, that "
+      "other work shared them. Decode: the authors' rule's decode, then the second rule's (a copy when both kept "
+      "the same step).\n")
+    if n_done:
+        first, second = runs[runs["selection"] == "primary"], runs[runs["selection"] == "alt"].set_index("run")
+        w(md_table(["run", "steps run / budget", "train s", "train CPU s", "decode s", "second decode s", "score s"],
+                   [[r["run"], f"{r['steps_run']}/{r['steps']}"]
+                    + ["" if pd.isna(v) else f"{v:.0f}" for v in (
+                        r["train_s"], r["train_cpu_s"], r["decode_s"], second["decode_s"].get(r["run"], math.nan),
+                        r["score_s"])]
+                    for _, r in first.sort_values(["method", "size", "sample", "seed"]).iterrows()]))
+        total = runs[["decode_s", "score_s"]].sum().sum() + first["train_s"].sum()
+        w(f"\nSum over the {n_done} finished runs: {total / 60:.0f} minutes.\n")
+    else:
+        w("No run has finished yet on this protocol.\n")
+
+    earlier = root / "results" / PRESET / "earlier-protocol" / "runs.csv"
+    if earlier.is_file():
+        old = pd.read_csv(earlier).rename(columns={"kept_step": "best_step"})
+        w("## The earlier protocol (the grid before issue 27), under the t rule\n")
+        w("The 27 runs committed before the change (results/cpu/earlier-protocol/: the first 200 E2E **test** "
+          "inputs, dev loss every tenth of the budget as the only rule, NLL summed per target for every method, no "
+          f"low-data token for fine-tuning; the same model, {model}). Their verdicts were first stated with a "
+          "two-standard-error rule; here with the t rule above.\n")
+        w(results_table(old) + "\n")
+        claims(old, w, gap, " (earlier protocol)")
+    return "\n".join(out)
