@@ -147,3 +147,6 @@ def test_a_paper_row_is_matched_by_its_parameter_share():
                           {"xsum": "facebook/bart-large"}, str).set_index("id")
     assert out.loc["x.2%", "status"] == "reproduced within ε" and out.loc["x.2%", "ours"] == 20.5
     assert out.loc["x.0.1%", "status"] == "not run in this preset (no run with 0.1% trainable parameters)"
+    none = numbers.compare(paper, runs[runs.dataset == "e2e"], {"experiments": {"main_xsum": {}}, "datasets": {}},
+                           {"xsum": "facebook/bart-large"}, str)  # no run of the cell at all
+    assert list(none.status) == [f"not run in this preset (no run with {p} trainable parameters)" for p in ("2%", "0.1%")]

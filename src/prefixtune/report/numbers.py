@@ -95,7 +95,7 @@ def compare(paper: list, runs: pd.DataFrame, settings: dict, paper_models: dict,
             mine = mine[mine.prefix_len == num["prefix_len"]]
         printed = share(num.get("params"))
         if printed and num["model"] == default_models.get(ds):  # e.g. XSum's PREFIX(2%) and PREFIX(0.1%) rows
-            mine = mine[[same_share(f, printed) for f in mine.trainable_fraction]]
+            mine = mine[mine.trainable_fraction.map(lambda f: same_share(f, printed)).astype(bool)]
         ours = pd.Series([value(s, task, metric, split) for s in mine.scores], dtype=float).dropna()
         if metric in NOT_COMPUTED:
             row["status"] = f"not computed ({metric})"
