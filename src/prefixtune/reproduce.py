@@ -119,13 +119,16 @@ def render(preset, grid, runs, ledger, table, protocol_rows, releases) -> str:
              "docs/paper_settings.yaml (its protocol); do not edit by hand.", "",
              "Models: " + "; ".join(f"{ds}: {m}" for ds, m in models) + ".", "",
              f"Runs finished: {done} of {len(grid.runs)} (" + ", ".join(
-                 f"{e}: {d} of {n}" for e, (n, d) in per_exp.items()) + ").", "",
+                 f"{e}: {d} of {n}" for e, (n, d) in per_exp.items()) + "; a run in two experiments counts in "
+             "both).", "",
              "## The claims ledger", "",
              "Each claim of the paper, the experiment that tests it, and its verdict on the finished runs: the paired "
              "differences a − b (runs paired as docs/claims.yaml says), their mean and 95% interval by Student's t "
              "with n − 1 degrees of freedom; with fewer than 3 pairs, pending. A verdict marked (proxy) is a finding "
              "on a model other than the paper's, not a judgement of the paper. `paper`: the number the paper states "
-             "for the claim, where it states one.", "", *claims_section(ledger), "",
+             "for the claim, where it states one. Selection: the authors' rule keeps the parameters with the lowest "
+             "dev loss looked at every `eval_every` steps (50 in the low-data runs, their code's default); the second "
+             "rule looks every `eval_every_alt` steps (a tenth of the budget), on the same training.", "", *claims_section(ledger), "",
              "## The paper's numbers beside ours", "",
              "Every number of the paper's results tables (docs/paper_results.yaml), matched to the runs of the same "
              "experiment, dataset, method and set, authors' selection rule, on the paper's scale "
