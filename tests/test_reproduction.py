@@ -150,3 +150,6 @@ def test_a_paper_row_is_matched_by_its_parameter_share():
     none = numbers.compare(paper, runs[runs.dataset == "e2e"], {"experiments": {"main_xsum": {}}, "datasets": {}},
                            {"xsum": "facebook/bart-large"}, str)  # no run of the cell at all
     assert list(none.status) == [f"not run in this preset (no run with {p} trainable parameters)" for p in ("2%", "0.1%")]
+    waiting = numbers.compare(paper, runs[runs.dataset == "e2e"], {"experiments": {"main_xsum": {}}, "datasets": {}},
+                              {"xsum": "facebook/bart-large"}, str, {("main_xsum", "xsum", "prefix", "test")})
+    assert set(waiting.status) == {"pending (its runs have not finished)"}

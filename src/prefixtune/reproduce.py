@@ -172,7 +172,9 @@ def run(args):
     ledger_in = read_claims(args.claims)
     runs = load(grid, Path(args.runs or f"runs/{preset}"))
     paper_models = {ds: d["model"] for ds, d in P.load_doc(args.params)["defaults"]["datasets"].items()}
-    table = numbers.compare(paper, runs, grid.settings, paper_models, describe)
+    planned = {(e, r.dataset, r.method, t["test"]) for r in grid.runs.values() for e in r.experiments
+               for t in r.tests.values()}
+    table = numbers.compare(paper, runs, grid.settings, paper_models, describe, planned)
     ledger = claims.verdicts(ledger_in, runs, grid, paper_claims, paper_models)
     text = render(preset, grid, runs, ledger, table, rows_of(Path(args.params).resolve().parent), SOURCES)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -76,11 +76,13 @@ def short(model: str) -> str:
     return model.rsplit("/", 1)[-1]  # facebook/bart-large -> bart-large
 
 
-def compare(paper: list, runs: pd.DataFrame, settings: dict, paper_models: dict, describe) -> pd.DataFrame:
+def compare(paper: list, runs: pd.DataFrame, settings: dict, paper_models: dict, describe,
+            planned: set = frozenset()) -> pd.DataFrame:
     """One row per paper number: the paper's value, ours (mean, std, n over the matching runs), the difference and
-    the status. `settings`: the preset's resolved settings (experiments, datasets); `paper_models`: dataset -> the
-    model params.yaml's defaults give it (the paper's, e.g. gpt2-medium); `describe`: model name -> its exact
-    description."""
+    the status. `runs`: the finished runs; `planned`: (experiment, dataset, method, decoded set) of every run the
+    preset has, finished or not; `settings`: the preset's resolved settings (experiments, datasets);
+    `paper_models`: dataset -> the model params.yaml's defaults give it (the paper's, e.g. gpt2-medium);
+    `describe`: model name -> its exact description."""
     default_models = {ds: short(m) for ds, m in paper_models.items()}
     rows = []
     for num in paper:
@@ -91,6 +93,7 @@ def compare(paper: list, runs: pd.DataFrame, settings: dict, paper_models: dict,
                    epsilon=math.nan, our_model="")
         mine = runs[(runs.experiment == exp) & (runs.dataset == ds) & (runs.method == num["method"])
                     & (runs.test == our_test(split)) & (runs.selection == "primary")]
+        finished = not mine.empty
         if num.get("prefix_len") is not None:
             mine = mine[mine.prefix_len == num["prefix_len"]]
         printed = share(num.get("params"))
@@ -105,6 +108,8 @@ def compare(paper: list, runs: pd.DataFrame, settings: dict, paper_models: dict,
             row["status"] = f"not run (the paper's {num['model']}; no preset runs it)"
         elif exp not in settings["experiments"]:
             row["status"] = "not run in this preset"
+        elif not finished and (exp, ds, num["method"], our_test(split)) in planned:
+            row["status"] = "pending (its runs have not finished)"
         elif mine.empty:
             row["status"] = ("not run in this preset (its runs do not decode the dev set)" if split == "dev"
                              else f"not run in this preset (no run with {num['params']} trainable parameters)"
