@@ -196,10 +196,13 @@ def render(root: Path) -> str:
     for sel, rule in RULES.items():
         w(f"### Selection: {rule}\n")
         w(results_table(runs[runs["selection"] == sel]) + "\n")
-    if (root / "results" / PRESET / "plots" / "lowdata_e2e.png").is_file() and n_done:
-        w(f"![low-data curve](../results/{PRESET}/plots/lowdata_e2e.png)\n")
-    if (root / "results" / PRESET / "plots" / "training_e2e.png").is_file() and n_done:
-        w(f"![training curves](../results/{PRESET}/plots/training_e2e.png)\n")
+    if n_done < len(grid.runs):  # the plot stage redraws them from the whole grid
+        w(f"The figures (results/{PRESET}/plots/lowdata_e2e.png, training_e2e.png) are drawn when every run is in; "
+          "the files there now show the earlier protocol's grid, so they are not shown here.\n")
+    else:
+        for name, caption in (("lowdata_e2e", "low-data curve"), ("training_e2e", "training curves")):
+            if (root / "results" / PRESET / "plots" / f"{name}.png").is_file():
+                w(f"![{caption}](../results/{PRESET}/plots/{name}.png)\n")
 
     w("## The paper's claims on this proxy\n")
     w(f"Rule: runs are paired by training subsample and seed; a claim 'A beats B' at one size gets a verdict once "
