@@ -44,13 +44,14 @@ DTYPES = ("float32", "bfloat16")
 CLI = [sys.executable, "-m", "prefixtune.cli"]  # works from a source tree on PYTHONPATH, installed or not
 
 
-def selected_runs(preset, size, sample, methods=None):
-    """The preset's runs at this size and subsample (one per method label), in the grid's order."""
+def selected_runs(preset, size, sample, methods=None, experiment="lowdata"):
+    """The preset's runs of `experiment` at this size and subsample (one per method label: the init
+    experiment's other prefixes share the label and are left out), in the grid's order."""
     grid = P.build(overlay={"preset": preset})
     runs = [r for r in grid.runs.values() if r.size == size and r.sample == sample
-            and (methods is None or r.method in methods)]
+            and experiment in r.experiments and (methods is None or r.method in methods)]
     if not runs:
-        raise InputError(f"--preset {preset}: no run at size {size}, subsample s{sample}")
+        raise InputError(f"--preset {preset}: no run of {experiment} at size {size}, subsample s{sample}")
     return runs
 
 
