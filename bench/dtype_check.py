@@ -105,7 +105,8 @@ def run(args):
                 subprocess.run(argv, check=True, cwd=ROOT)
                 times[f"{step}_s"] = round(time.perf_counter() - start, 1)
             if r.base_method.startswith("finetune") and not args.keep_weights:  # a whole model (as .gitignore's rule)
-                (folder / "method" / "weights.safetensors").unlink(missing_ok=True)
+                for name in ("weights.safetensors", "alt.safetensors"):  # alt: the second selection rule's
+                    (folder / "method" / name).unlink(missing_ok=True)
             import torch
 
             times["torch"] = torch.__version__
