@@ -19,18 +19,15 @@ and `t.save_pretrained(DIR)`.
 import argparse
 import json
 import random
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-
-from prefixtune.decoding.search import decode  # noqa: E402
-from prefixtune.methods import build  # noqa: E402
-from prefixtune.methods.config import method_config  # noqa: E402
-from prefixtune.models import load_model  # noqa: E402
+from prefixtune.decoding.search import decode
+from prefixtune.methods import build
+from prefixtune.methods.config import method_config
+from prefixtune.models import load_model
 
 FIELDS = {"name": ["The Eagle", "Alimentum", "The Mill", "Zizzi", "Wildwood", "Cotto", "Fitzbillies"],
           "eatType": ["coffee shop", "pub", "restaurant"], "food": ["French", "Italian", "Japanese", "English"],

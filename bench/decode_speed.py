@@ -32,14 +32,13 @@ from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+from prefixtune.decoding.search import decode
+from prefixtune.batching import encode_pair
+from prefixtune.method_dir import load_method
+from prefixtune.methods.base import cache_arg
+from prefixtune.models import load_model
 
-from prefixtune.decoding.search import decode  # noqa: E402
-from prefixtune.batching import encode_pair  # noqa: E402
-from prefixtune.method_dir import load_method  # noqa: E402
-from prefixtune.methods.base import cache_arg  # noqa: E402
-from prefixtune.models import load_model  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]  # the checkout: commands run from it
 
 MODEL = "smollm2-135m"
 

@@ -32,13 +32,12 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+from prefixtune import params as P
+from prefixtune.errors import InputError
+from prefixtune.files import atomic_open
+from prefixtune.run_folder import decoded, finished, read_json
 
-from prefixtune import params as P  # noqa: E402
-from prefixtune.errors import InputError  # noqa: E402
-from prefixtune.files import atomic_open  # noqa: E402
-from prefixtune.run_folder import decoded, finished, read_json  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]  # the checkout: commands run from it
 
 DTYPES = ("float32", "bfloat16")
 CLI = [sys.executable, "-m", "prefixtune.cli"]  # works from a source tree on PYTHONPATH, installed or not

@@ -34,18 +34,15 @@ import statistics
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-
-from prefixtune.batching import collate, separator_id  # noqa: E402
-from prefixtune.methods import build  # noqa: E402
-from prefixtune.methods.config import applicable, method_config  # noqa: E402
-from prefixtune.models import load_model  # noqa: E402
-from prefixtune.configs import TrainConfig  # noqa: E402
-from prefixtune.train import make_optimizer, to_device  # noqa: E402
+from prefixtune.batching import collate, separator_id
+from prefixtune.methods import build
+from prefixtune.methods.config import applicable, method_config
+from prefixtune.models import load_model
+from prefixtune.configs import TrainConfig
+from prefixtune.train import make_optimizer, to_device
 
 METHODS = ("prefix", "finetune", "peft_prefix")
 ARCH = "smollm2-135m-arch"
