@@ -203,7 +203,7 @@ def test_rendered_pipelines_are_valid_dvc_for_every_preset(tmp_path):
                          text=True)
     assert out.returncode == 0, out.stderr
     listed = out.stdout.strip().splitlines()
-    for file, n_train in (("dvc.yaml", 36), ("pipelines/tiny/dvc.yaml", 4), ("pipelines/paper/dvc.yaml", 280)):
+    for file, n_train in (("dvc.yaml", 36), ("pipelines/tiny/dvc.yaml", 4), ("pipelines/paper/dvc.yaml", 272)):
         stages = yaml.safe_load((tmp_path / file).read_text())["stages"]
         assert sum(s.startswith("train_") for s in stages) == n_train
         mine = [line for line in listed if line.startswith(f"{file}:") or (file == "dvc.yaml" and ":" not in
@@ -228,8 +228,8 @@ def test_snakemake_dry_run_of_the_paper_preset():
     table = dict(line.split()[:2] for line in out.stdout.splitlines() if line.split()[:1] in (
         ["train"], ["decode"], ["score"], ["download"]) or line.startswith("linearize_"))
     # 160 low-data and init runs decode twice (the authors' selection rule and the second one); the init
-    # experiment's 10 "table-to-text:" runs are low-data runs
-    assert table == {"download": "4", "train": "280", "decode": "440", "score": "440",  # one linearize rule
+    # experiment's 10 "table-to-text:" runs are low-data runs; low-data XSum has 3 subsamples x 3 seeds
+    assert table == {"download": "4", "train": "272", "decode": "432", "score": "432",  # one linearize rule
                      **{f"linearize_{s}": "1" for s in ("e2e", "webnlg", "dart", "xsum")}}  # per source
 
 
@@ -278,7 +278,8 @@ def test_code_deps_follow_the_imports():
 def test_paper_low_data_protocol_in_params_show_json(capsys):
     """A.2 / Table 8 as `params show --json` states it: low-data E2E with lr 5e-5, batch 10, P 6 from
     "table-to-text:", step budgets by size and method, the best step on the 30% dev set; low-data XSum with
-    P 1 from "summarize", warmup 100, epochs by size and method; XSum articles cut to 512 tokens."""
+    P 1 from "summarize", warmup 100 for the prefix, the authors' launch lines' fine-tuning batches (2 x 3) and
+    grid (3 subsamples x 3 seeds), epochs by size and method; XSum articles cut to 512 tokens."""
     from prefixtune.cli import main
 
     main(["params", "show", "--preset", "paper", "--json"])
@@ -300,6 +301,12 @@ def test_paper_low_data_protocol_in_params_show_json(capsys):
     assert [xsum["finetune", n]["epochs"] for n in (50, 100, 200, 500)] == [30, 10, 3, 3]
     assert {(r["prefix_len"], r["init_text"], r["warmup_steps"], r["max_source_len"]) for (m, _), r in xsum.items()
             if m == "prefix"} == {(1, "summarize", 100, 512)}
+    # the authors' launch lines: fine-tuning 2 examples per pass x 3 passes per step, no warm-up; length penalty 1
+    assert {(r["batch_size"], r["warmup_steps"], r["length_penalty"]) for (m, _), r in xsum.items()
+            if m == "finetune"} == {(2, 0, 1.0)}
+    assert sum(r["experiment"] == "lowdata_xsum" for r in rows.values()) == 2 * 4 * 3 * 3
+    ft = P.build(REPO / "params.yaml", {"preset": "paper"}).runs["xsum/finetune/n50-s0-seed0"]
+    assert " --batch-size 2 --grad-accum 3 " in ft.train_cmd and "--warmup-steps" not in ft.train_cmd  # default 0
     assert rows["xsum/prefix/full-seed0-p100-random"]["max_source_len"] == 512
     assert rows["xsum/prefix/full-seed0-p80-random"]["experiment"] == "prefix_length_xsum"
     assert {r["dataset"] for r in rows.values() if r["experiment"] == "embedding_infix"} == {"e2e"}
