@@ -29,8 +29,9 @@ def run_row(method, sample, bleu, model="gpt2-medium", experiment="lowdata", ini
 
 def grid_of(rows):
     runs = {r["run"]: SimpleNamespace(experiments=[r["experiment"]], method=r["method"], init=r["init"],
-                                      prefix_len=r["prefix_len"], dataset=r["dataset"],
-                                      settings={"model": r["model"]}) for r in rows}
+                                      prefix_len=r["prefix_len"], dataset=r["dataset"], size=r["size"],
+                                      sample=r["sample"], seed=r["seed"], settings={"model": r["model"]})
+            for r in rows}
     return SimpleNamespace(runs=runs)
 
 
@@ -94,6 +95,20 @@ def test_a_claim_is_decided_by_the_t_interval_of_paired_runs(prefix, finetune, v
     (row,) = out.to_dict("records")
     assert row["verdict"] == verdict and row["proxy"] and row["paper"] == 2.9
     assert row["mean_difference"] == pytest.approx(100 * (sum(prefix) - sum(finetune)) / len(prefix))
+
+
+def test_a_pooled_claim_waits_for_every_planned_pair():
+    """Three pairs over two sizes are not a verdict when the preset plans four: the sizes not yet in could
+    change a pooled mean."""
+    done = [run_row(m, i, b, model="smollm2-135m", size=size) for m, bs in (("prefix", (0.60, 0.61, 0.62)),
+            ("finetune", (0.55, 0.56, 0.57))) for i, (b, size) in enumerate(zip(bs, (50, 50, 100)))]
+    planned = done + [run_row(m, 3, 0.5, model="smollm2-135m", size=100) for m in ("prefix", "finetune")]
+    out = claims.verdicts([CLAIM], pd.DataFrame(done), grid_of(planned), {"gap": {"value": 2.9}},
+                          {"e2e": "gpt2-medium"})
+    assert out.verdict.tolist() == ["pending (3 of 4 pairs)"]
+    out = claims.verdicts([CLAIM], pd.DataFrame(done), grid_of(done), {"gap": {"value": 2.9}},
+                          {"e2e": "gpt2-medium"})
+    assert out.verdict.tolist() == ["holds"]
 
 
 def test_comparable_peak_and_missing_sides():

@@ -85,8 +85,9 @@ def claims_section(ledger) -> list:
     rows = []
     for r in ledger.to_dict("records"):
         sides = f"{r['a']} vs {r['b']}" if isinstance(r.get("b"), str) and r["b"] else str(r.get("a") or "–")
-        rows.append([r["claim"], r["text"], r["where"], r["experiment"], sides or "–", r.get("selection") or "–",
-                     checklist.fmt(r.get("pairs")), ci(r), r["verdict"] + (" (proxy)" if r.get("proxy") is True else ""),
+        sel = r.get("selection")
+        rows.append([r["claim"], r["text"], r["where"], r["experiment"], sides or "–", sel if isinstance(sel, str) else "–",
+                     checklist.fmt(r.get("pairs")), ci(r), r["verdict"] + (" (proxy)" if r.get("proxy") is True and not r["verdict"].startswith("not run") else ""),
                      checklist.fmt(r.get("paper"), "g")])
     return checklist.md_table(["id", "claim", "where", "experiment", "a vs b", "selection", "pairs",
                                "mean a − b [95% CI]", "verdict", "paper"], rows)
@@ -124,11 +125,14 @@ def render(preset, grid, runs, ledger, table, protocol_rows, releases) -> str:
              "## The claims ledger", "",
              "Each claim of the paper, the experiment that tests it, and its verdict on the finished runs: the paired "
              "differences a − b (runs paired as docs/claims.yaml says), their mean and 95% interval by Student's t "
-             "with n − 1 degrees of freedom; with fewer than 3 pairs, pending. A verdict marked (proxy) is a finding "
+             "with n − 1 degrees of freedom; pending until every pair the preset plans has finished (at least 3), so that "
+             "a claim pooled over sizes is not judged on the first sizes in. A verdict marked (proxy) is a finding "
              "on a model other than the paper's, not a judgement of the paper. `paper`: the number the paper states "
              "for the claim, where it states one. Selection: the authors' rule keeps the parameters with the lowest "
-             "dev loss looked at every `eval_every` steps (50 in the low-data runs, their code's default); the second "
-             "rule looks every `eval_every_alt` steps (a tenth of the budget), on the same training.", "", *claims_section(ledger), "",
+             "dev loss looked at every `eval_every` steps (50 in the low-data runs, their code's default); 'every "
+             "tenth of the budget' looks every `eval_every_alt` steps, on the same training. Figures under "
+             f"results/{preset}/plots are redrawn by the plot stage once every run of the preset has finished; "
+             "until then they may show an earlier grid.", "", *claims_section(ledger), "",
              "## The paper's numbers beside ours", "",
              "Every number of the paper's results tables (docs/paper_results.yaml), matched to the runs of the same "
              "experiment, dataset, method and set, authors' selection rule, on the paper's scale "
@@ -136,7 +140,9 @@ def render(preset, grid, runs, ledger, table, protocol_rows, releases) -> str:
              *numbers_section(table), "",
              "## Reproducibility checklist", "", "### Compute and software (as each run's train stage recorded them)",
              "", *checklist.compute(runs), "", "### Parameters", "", *checklist.parameters(runs), "",
-             "### Time per run", "", *checklist.times(runs), "",
+             "### Time per run", "", "Wall-clock minutes from each stage's run.json, mean over the cell's runs; a "
+             "run that shared the cores with other work took longer (docs/results.md gives CPU seconds beside them "
+             "for the cpu preset).", "", *checklist.times(runs), "",
              "### Validation beside each decoded result, runs per cell and their spread", "",
              "Model selection's number (the dev loss per target token at the kept step, on the run's dev set) beside "
              "the score of the set the run decodes; mean ± std over the cell's runs (training subsamples x seeds).",
@@ -180,6 +186,8 @@ def run(args):
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_open(out.with_name("reproduction.csv")) as f:
         table.to_csv(f, index=False)
+    if "pairs" in ledger:  # a count: no "2.0" where some rows have none
+        ledger["pairs"] = ledger["pairs"].astype("Int64")
     with atomic_open(out.with_name("claims.csv")) as f:
         ledger.to_csv(f, index=False)
     with atomic_open(out) as f:

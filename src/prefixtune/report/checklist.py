@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..registry import describe
+from .runs import SELECTIONS
 
 
 def md_table(head, rows) -> list:
@@ -31,13 +32,16 @@ def compute(runs: pd.DataFrame) -> list:
     them (<output>.run.json)."""
     firsts = runs.drop_duplicates("run")
     seen = {}
-    for m in firsts.machine:
-        key = (m.get("host", "not recorded"), m.get("cpu", "not recorded (trained before run.json held it)"),
+    for run, m in zip(firsts.run, firsts.machine):
+        key = (m.get("host", "not recorded"), m.get("cpu", "not recorded (its run.json predates machine records)"),
                " ".join(m.get("cpu_flags", [])) or "–", m.get("cores", "–"), m.get("python", "–"),
                m.get("torch", "–"), m.get("transformers", "–"))
-        seen[key] = seen.get(key, 0) + 1
-    return md_table(["host", "CPU", "flags", "cores", "Python", "torch", "transformers", "runs (train stage)"],
-                    [[*k, n] for k, n in seen.items()])
+        seen.setdefault(key, []).append(run)
+    rows = []
+    for k, r in seen.items():
+        named = k[1].startswith("not recorded") and len(r) <= 3  # the few runs without a machine record, by name
+        rows.append([*k, f"{len(r)}: {', '.join(r)}" if named else len(r)])
+    return md_table(["host", "CPU", "flags", "cores", "Python", "torch", "transformers", "runs (train stage)"], rows)
 
 
 def parameters(runs: pd.DataFrame) -> list:
@@ -70,11 +74,12 @@ def dev_beside_test(runs: pd.DataFrame, metric: str, scale_of) -> list:
     for key, g in runs.groupby(keys, sort=False, dropna=False):
         vals = pd.Series([s.get(metric, math.nan) * scale_of(t) for s, t in zip(g.scores, g.task)], dtype=float)
         dev = g.kept_dev_loss.astype(float)
-        rows.append([*(fmt(k) for k in key), len(g), f"{fmt(dev.mean())} ± {fmt(dev.std(ddof=1))}",
+        rows.append([*(fmt(k) for k in key[:-1]), SELECTIONS.get(key[-1], key[-1]), len(g),
+                     f"{fmt(dev.mean())} ± {fmt(dev.std(ddof=1))}",
                      f"{fmt(vals.mean())} ± {fmt(vals.std(ddof=1))}",
                      ", ".join(f"{fmt(k)}/{fmt(s)}" for k, s in zip(g.kept_step, g.steps))])
-    return md_table([*keys, "runs", "dev loss at the kept step", f"{metric} on the decoded set", "kept step / run"],
-                    rows)
+    return md_table([*keys[:-2], "decoded set", "selection", "runs", "dev loss at the kept step",
+                     f"{metric} on the decoded set", "kept step / budget"], rows)
 
 
 def hyperparameters(protocol_rows: list, preset: str) -> list:

@@ -12,7 +12,8 @@ paired differences d = a - b give a 95% interval by Student's t (prefixtune.verd
 
 `only` (optional) keeps the runs whose fields have the given values (e.g. dataset: webnlg).
 
-Below 3 pairs the verdict is "pending". A verdict on a model other than the paper's is a proxy's: it reads as a
+Until every pair the preset plans for a comparison has finished (and at least 3), the verdict is "pending": a
+claim pooled over sizes is not judged on the first sizes in. A verdict on a model other than the paper's is a proxy's: it reads as a
 finding on that model, not as a judgement of the paper. Each selection rule the runs decode (the authors' and,
 where trained, the second) gets its own verdict.
 """
@@ -24,9 +25,9 @@ import pandas as pd
 from ..errors import InputError
 from ..verdict import MIN_PAIRS, paired_t
 from .numbers import short, value
+from .runs import SELECTIONS
 
 RULES = ("better", "comparable", "not_worse", "peak")
-SELECTIONS = {"primary": "authors' rule", "alt": "second rule"}
 
 
 def sides(x) -> list:
@@ -90,20 +91,24 @@ def verdicts(claims: list, runs: pd.DataFrame, grid, paper_claims: dict, paper_m
         if c["rule"] == "peak":
             rows += peaks(sub, c, base, planned)
             continue
+        def cells(side):  # the pair keys the preset plans for one side, finished or not
+            return {tuple(getattr(r, k) for k in c["pair_on"]) for r in mine if getattr(r, c["compare"]) == side}
+
         for a in sides(c["a"]):
             for b in sides(c["b"]):
                 pairs = paired(sub, c, a, b)
+                needed = max(MIN_PAIRS, len(cells(a) & cells(b)))
                 absent = [x for x in (a, b) if x not in planned]
                 if absent:
                     rows.append({**base, "a": a, "b": b, "verdict": f"not run in this preset (no {c['compare']} "
                                                                    f"{', '.join(map(str, absent))})"})
                     continue
                 if pairs.empty:
-                    rows.append({**base, "a": a, "b": b, "pairs": 0, "verdict": f"pending (0 of {MIN_PAIRS} pairs)"})
+                    rows.append({**base, "a": a, "b": b, "pairs": 0, "verdict": f"pending (0 of {needed} pairs)"})
                     continue
                 for (test, sel), g in pairs.groupby(["test", "selection"], sort=False):
                     v = paired_t(g.d, a, b)
-                    text = (f"pending ({v.n} of {MIN_PAIRS} pairs)" if v.n < MIN_PAIRS
+                    text = (f"pending ({v.n} of {needed} pairs)" if v.n < needed
                             else judge(c["rule"], v.low, v.high, c.get("margin")))
                     rows.append({**base, "a": a, "b": b, "test": test, "selection": SELECTIONS.get(sel, sel),
                                  "pairs": v.n, "mean_difference": v.mean, "low": v.low, "high": v.high,

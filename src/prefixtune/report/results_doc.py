@@ -24,9 +24,11 @@ from ..verdict import MIN_PAIRS, paired_t
 PRESET = "cpu"
 METRICS = ["BLEU", "NIST", "METEOR", "ROUGE_L", "CIDEr"]
 RULES = {"primary": "authors' rule (dev loss every 50 steps)", "alt": "every tenth of the budget"}
-CLAIMS = (("prefix", "finetune", "Prefix-tuning beats fine-tuning in low-data settings (paper: +{gap} BLEU on average)"),
-          ("prefix", "adapter-0.1", "Prefix-tuning beats adapters (0.1%) (the paper's full-data comparison, "
-                                    "Table 2; not part of its low-data figure)"))
+CLAIMS = (("prefix", "finetune", "The paper's claim: **prefix-tuning beats fine-tuning in low-data settings** "
+                                 "(the paper: +{gap} BLEU, its average over sizes {paper_sizes}; here sizes {sizes})"),
+          ("prefix", "adapter-0.1", "A comparison beyond the paper's claims: **prefix-tuning vs adapters (0.1%) on "
+                                    "these low-data runs** (the paper compares them with full data only, Table 2, "
+                                    "which this preset does not run: its row in the claims ledger reads 'not run')"))
 
 
 def paper_gap(root: Path) -> float:
@@ -102,9 +104,18 @@ def reductions(root: Path, grid) -> list:
     return list(dict.fromkeys(out))  # one line per distinct reduction
 
 
-def verdict(diffs, a, b):
+def verdict(diffs, a, b, needed=MIN_PAIRS):
+    """The t-rule verdict, or pending until `needed` pairs (every pair the grid plans, at least MIN_PAIRS)."""
+    if len(diffs) < max(needed, MIN_PAIRS):
+        return f"pending ({len(diffs)} of {max(needed, MIN_PAIRS)} pairs)"
     v = paired_t(diffs, a, b)
-    return v.text if v.n < MIN_PAIRS else f"{v.text}; 95% interval [{v.low:+.2f}, {v.high:+.2f}]"
+    return f"{v.text}; 95% interval [{v.low:+.2f}, {v.high:+.2f}]"
+
+
+def planned_pairs(grid, a, b) -> pd.Series:
+    """How many (subsample, seed) pairs of methods a and b the grid plans at each size, finished or not."""
+    keys = [{(r.size, r.sample, r.seed) for r in grid.runs.values() if r.method == m} for m in (a, b)]
+    return pd.Series([size for size, _, _ in keys[0] & keys[1]], dtype=object).value_counts()
 
 
 def gaps(runs, a, b):
@@ -128,16 +139,18 @@ def results_table(runs) -> str:
     return md_table(head, rows) if rows else "No run has finished yet."
 
 
-def claims(runs, w, gap, label=""):
-    """The verdict of each claim per size and over all sizes, and the paired differences behind them."""
+def claims(runs, w, words: dict, label="", grid=None):
+    """The verdict of each claim per size and over all sizes, and the paired differences behind them. With
+    `grid`, a verdict waits for every pair it plans (a pooled mean is not judged on the first sizes in);
+    without, the pairs present are the whole grid (the earlier protocol's, complete)."""
     diffs = {f"{a} − {b}": gaps(runs, a, b) for a, b, _ in CLAIMS}
     for (a, b, claim), d in zip(CLAIMS, diffs.values()):
-        claim = claim.format(gap=gap)
-        parts = [f"n = {size}: {g.mean():+.2f} over {len(g)} pair(s), **{verdict(g, a, b)}**"
+        plan = planned_pairs(grid, a, b) if grid is not None else d.index.get_level_values("size").value_counts()
+        parts = [f"n = {size}: {g.mean():+.2f} over {len(g)} pair(s), **{verdict(g, a, b, plan.get(size, 0))}**"
                  for size, g in d.groupby(level="size")] if len(d) else ["no pairs yet"]
-        if d.index.get_level_values("size").nunique() > 1:
-            parts.append(f"all sizes: {d.mean():+.2f} over {len(d)} pairs, **{verdict(d, a, b)}**")
-        w(f"- **{claim}**{label}. {a} minus {b}, BLEU ×100: " + "; ".join(parts) + ".")
+        if len(plan) > 1 and len(d):
+            parts.append(f"all sizes: {d.mean():+.2f} over {len(d)} pairs, **{verdict(d, a, b, plan.sum())}**")
+        w(f"- {claim.format(**words)}{label}. {a} minus {b}, BLEU ×100: " + "; ".join(parts) + ".")
     w("")
     pairs = pd.concat(diffs, axis=1).dropna(how="all")
     if len(pairs):
@@ -150,8 +163,12 @@ def claims(runs, w, gap, label=""):
 def render(root: Path) -> str:
     grid = P.build(root / "params.yaml", {"preset": PRESET})
     # the low-data grid only: the init runs' figure and verdicts are in results/cpu/reproduction.md
+    inits = sum(1 for r in grid.runs.values() if "lowdata" not in r.experiments)  # the init experiment's own runs
     grid.runs = {rid: r for rid, r in grid.runs.items() if "lowdata" in r.experiments}
-    gap = paper_gap(root)
+    paper_sizes = sorted({r.size for r in P.build(root / "params.yaml", {"preset": "paper"}).runs.values()
+                          if "lowdata" in r.experiments and r.dataset == "e2e"})
+    words = {"gap": paper_gap(root), "paper_sizes": ", ".join(map(str, paper_sizes)),
+             "sizes": ", ".join(str(n) for n in sorted({r.size for r in grid.runs.values()}))}
     s = grid.settings
     model = describe(s["datasets"]["e2e"]["model"])
     runs = finished_runs(root, grid)
@@ -162,17 +179,18 @@ def render(root: Path) -> str:
     w(f"Written by `scripts/results-md` from `params.yaml` and the committed runs (`runs/{PRESET}/<run id>/`: "
       "scores, method.json, the stages' `.run.json` times); a test fails when this file and those disagree.\n")
     if n_done < len(grid.runs):
-        w(f"**Progress: {n_done} of {len(grid.runs)} runs finished on this protocol.** `scripts/run-grid` runs the "
-          "rest, cell by cell (a fresh clone continues where this one stopped; README). The grid as it stood "
-          "before the protocol change is in the last section.\n")
+        w(f"**Progress: {n_done} of the {len(grid.runs)} low-data runs finished on this protocol.** `scripts/run-grid` "
+          f"runs the rest, cell by cell (a fresh clone continues where this one stopped; README), then the init "
+          f"experiment's {inits} runs of its own (results/{PRESET}/reproduction.md reports them). The grid as it "
+          "stood before the protocol change is in the last section.\n")
     else:
         w(f"**All {n_done} runs finished** (`scripts/run-grid`; a run whose code, data or settings change is run "
           "again by it).\n")
     w("**A proxy of the paper's Figure 3 (E2E), not its numbers:**\n")
     w(f"- model: {model}: 30 layers, 3 key/value heads; not GPT-2 medium;")
     w(f"- data: E2E training subsamples of {', '.join(str(n) for n in sorted({r.size for r in grid.runs.values()}))} "
-      f"distinct inputs (subsamples s0, s1, … drawn with seed {s['data']['split_seed']}), each with its 30% dev "
-      "subsample for model selection;")
+      f"distinct inputs (subsamples s0, s1, … drawn with split seed {s['data']['split_seed']}; a run id's `seed` is "
+      "its training seed), each with a dev subsample of 30% of its size for model selection;")
     tests = sorted({t["input"] for r in grid.runs.values() for t in r.tests.values()})
     w(f"- evaluation: {', '.join(f'`{t}`' for t in tests)} (the whole E2E dev set, 547 inputs with all their "
       "references, as the authors' low-data generation decodes it), scored with the five official E2E metrics "
@@ -196,6 +214,8 @@ def render(root: Path) -> str:
     for sel, rule in RULES.items():
         w(f"### Selection: {rule}\n")
         w(results_table(runs[runs["selection"] == sel]) + "\n")
+    w("BLEU ×100; NIST, METEOR, ROUGE_L and CIDEr as the official E2E scorer prints them (METEOR and ROUGE_L on a "
+      "0–1 scale, which the paper prints ×100). n: finished subsamples; ± the standard deviation over them.\n")
     if n_done < len(grid.runs):  # the plot stage redraws them from the whole grid
         w(f"The figures (results/{PRESET}/plots/lowdata_e2e.png, training_e2e.png) are drawn when every run is in; "
           "the files there now show the earlier protocol's grid, so they are not shown here.\n")
@@ -206,15 +226,16 @@ def render(root: Path) -> str:
 
     w("## The paper's claims on this proxy\n")
     w(f"Rule: runs are paired by training subsample and seed; a claim 'A beats B' at one size gets a verdict once "
-      f"{MIN_PAIRS} pairs are in, from the 95% interval of the mean paired difference by Student's t with n − 1 "
-      "degrees of freedom (two-sided; with 3 pairs t = 4.30): A ahead when the interval lies above 0, B ahead when "
-      "below, no difference beyond noise when it holds 0; 'all sizes' applies it to every pair at once (the "
-      "paper's gap is an average over sizes). A verdict is a finding on this proxy (its model, sizes and runs), "
+      f"every pair the grid plans there has finished (at least {MIN_PAIRS}), from the 95% interval of the mean "
+      "paired difference by Student's t with n − 1 degrees of freedom (two-sided; with 3 pairs t = 4.30): A ahead "
+      "when the interval lies above 0, B ahead when below, no difference beyond noise when it holds 0; 'all sizes' "
+      "applies the rule to every pair at once, once the whole grid is in (the paper's gap is an average over "
+      "sizes). A verdict is a finding on this proxy (its model, sizes and runs), "
       "not a test of the paper's GPT-2 numbers. Each selection rule gets its own verdicts, side by side, so that "
       "a reader sees whether a conclusion depends on how often the dev loss is looked at.\n")
     for sel, rule in RULES.items():
         w(f"### Selection: {rule}\n")
-        claims(runs[runs["selection"] == sel], w, gap)
+        claims(runs[runs["selection"] == sel], w, words, grid=grid)
 
     w("## Time each run took on this machine (2 cores)\n")
     w("From each stage's `<output>.run.json` (the whole command: model loading included). Training uses 2 "
@@ -243,5 +264,5 @@ def render(root: Path) -> str:
           f"low-data token for fine-tuning; the same model, {model}). Their verdicts were first stated with a "
           "two-standard-error rule; here with the t rule above.\n")
         w(results_table(old) + "\n")
-        claims(old, w, gap, " (earlier protocol)")
+        claims(old, w, words, " (earlier protocol)")
     return "\n".join(out)

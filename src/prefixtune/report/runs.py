@@ -7,6 +7,8 @@ import pandas as pd
 
 from ..run_folder import decoded, finished, machine
 
+SELECTIONS = {"primary": "authors' rule", "alt": "every tenth of the budget"}  # the names the reports give the rules
+
 COLUMNS = ["run", "experiment", "dataset", "task", "model", "method", "size", "sample", "seed", "prefix_len", "init",
            "test", "selection", "kept_step", "kept_dev_loss", "steps", "trainable_params", "base_params",
            "trainable_fraction", "train_s", "decode_s", "score_s", "machine", "scores"]
