@@ -116,6 +116,22 @@ def test_lowdata_too_few_inputs():
         splits.lowdata([], 50, 0, 0)
 
 
+def test_lowdata_dev_from_another_split():
+    """XSum's low-data dev subsets come from its validation split (the authors' lowdata_gen.py): 30% of the size,
+    each with all its references; the training subset, distinct inputs of the training split."""
+    from prefixtune.data.common import Item
+
+    train_items = [Item(f"t{i}", f"train {i}", [f"a{i}", f"b{i}"]) for i in range(40)]
+    dev_items = [Item(f"v{i}", f"val {i}", [f"r{i}"]) for i in range(12)]
+    train, dev = splits.lowdata(train_items, 20, 1, 0, dev_items=dev_items)
+    assert len(train) == 20 and len({it.id for it, _ in train}) == 20 and {it.id[0] for it, _ in train} == {"t"}
+    assert len(dev) == 6 and {it.id[0] for it, _ in dev} == {"v"}
+    assert all(refs == it.refs for it, refs in dev) and len({it.id for it, _ in dev}) == 6
+    assert splits.lowdata(train_items, 20, 1, 0, dev_items=dev_items) == (train, dev)  # reproducible
+    with pytest.raises(ValueError, match="5 dev inputs, need 6"):
+        splits.lowdata(train_items, 20, 0, 0, dev_items=dev_items[:5])
+
+
 def test_xsum_topic_splits(built):
     ex = built / "xsum" / "extrapolation"
     n2s_train, n2s_test = lines(ex / "news-to-sports" / "train.jsonl"), lines(ex / "news-to-sports" / "test.jsonl")

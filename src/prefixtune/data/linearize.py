@@ -4,7 +4,7 @@ Writes into --out (built in a temporary folder, renamed into place only when eve
   {train,dev,test}.jsonl   train: one line per (input, reference); dev/test: one line per distinct input
                            (target = first reference). Lines: id, source, target, refs (+ WebNLG category, seen)
   {dev,test}.refs.txt      reference groups separated by blank lines, in input order (E2E challenge format)
-  lowdata/{train,dev}-n{SIZE}-s{SAMPLE}.jsonl   low-data subsets (see splits.py)
+  lowdata/{train,dev}-n{SIZE}-s{SAMPLE}.jsonl   low-data subsets (see splits.py; XSum's dev from validation)
   WebNLG: test_seen.* and test_unseen.* (scores S and U; test.* is A); seen = category in the training files
   XSum:   extrapolation/{news-to-sports,within-news,bbc-news-to-sports}/{train,test}.jsonl (+ test.refs.txt)
           built only from sources that carry topics; otherwise the split is skipped and the reason printed
@@ -71,11 +71,11 @@ class Writer:
             with open(self.root / (name + ".refs.txt"), "w", encoding="utf-8") as f:
                 f.write("\n\n".join("\n".join(it.refs) for it in items) + ("\n" if items else ""))
 
-    def lowdata(self, items, args):
+    def lowdata(self, items, args, dev_items=None):
         for size in args.sizes:
             for s in range(args.samples):
                 try:
-                    train, dev = lowdata(items, size, s, args.seed)
+                    train, dev = lowdata(items, size, s, args.seed, dev_items=dev_items)
                 except ValueError as e:
                     self.skip(f"lowdata n{size}", str(e))
                     break

@@ -167,7 +167,7 @@ def build(raw, w, args):
         w.train("train.jsonl", by_split["train"])
         w.eval("dev", by_split["validation"])
         w.eval("test", by_split["test"])
-        w.lowdata(by_split["train"], args)
+        w.lowdata(by_split["train"], args, dev_items=by_split["validation"])  # dev from validation, as the authors
     elif sample_path.is_file():
         sample = [Item(r["id"], truncate(r["document"], n), [r["summary"]]) for r in read_sample(sample_path)]
         w.eval("test", sample)
