@@ -265,7 +265,10 @@ def test_code_deps_follow_the_imports():
 
     train, score, plot = (set(code_deps(s)) for s in ("train", "score", "plot"))
     assert {"src/prefixtune/train.py", "src/prefixtune/methods/prefix.py", "src/prefixtune/models.py"} <= train
-    assert not any("/metrics/" in f for f in train) and not any("/methods/" in f for f in score)
+    # train scores ROUGE-2 for --select-by rouge2 (selection.dev_rouge2), and no other metric
+    assert {f for f in train if "/metrics/" in f} == {"src/prefixtune/metrics/__init__.py",
+                                                      "src/prefixtune/metrics/rouge.py"}
+    assert not any("/methods/" in f for f in score)
     assert "src/prefixtune/metrics/mteval.py" in score and plot == {
         "src/prefixtune/plot.py", "src/prefixtune/files.py", "src/prefixtune/errors.py", "src/prefixtune/registry.py"}
     assert "src/prefixtune/data/releases.csv" in code_deps("download")  # the release table: data read as code
@@ -278,7 +281,7 @@ def test_code_deps_follow_the_imports():
 def test_paper_low_data_protocol_in_params_show_json(capsys):
     """A.2 / Table 8 as `params show --json` states it: low-data E2E with lr 5e-5, batch 10, P 6 from
     "table-to-text:", step budgets by size and method, the best step on the 30% dev set; low-data XSum with
-    P 1 from "summarize", warmup 100 for the prefix, the authors' launch lines' fine-tuning batches (2 x 3) and
+    P 3 from "<s> summarize</s>" (the authors' code), selection by dev ROUGE-2, warmup 100 for the prefix, the authors' launch lines' fine-tuning batches (2 x 3) and
     grid (3 subsamples x 3 seeds), epochs by size and method; XSum articles cut to 512 tokens."""
     from prefixtune.cli import main
 
@@ -300,7 +303,7 @@ def test_paper_low_data_protocol_in_params_show_json(capsys):
     assert [xsum["prefix", n]["epochs"] for n in (50, 100, 200, 500)] == [30, 20, 20, 20]
     assert [xsum["finetune", n]["epochs"] for n in (50, 100, 200, 500)] == [30, 10, 3, 3]
     assert {(r["prefix_len"], r["init_text"], r["warmup_steps"], r["max_source_len"]) for (m, _), r in xsum.items()
-            if m == "prefix"} == {(1, "summarize", 100, 512)}
+            if m == "prefix"} == {(3, "<s> summarize</s>", 100, 512)}
     # the authors' launch lines: fine-tuning 2 examples per pass x 3 passes per step, no warm-up; length penalty 1
     assert {(r["batch_size"], r["warmup_steps"], r["length_penalty"]) for (m, _), r in xsum.items()
             if m == "finetune"} == {(2, 0, 1.0)}

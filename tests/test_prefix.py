@@ -184,6 +184,21 @@ def test_init_text_sets_p_and_a_different_p_is_an_error():
         build(model, tok, method_config("prefix", prefix_len=n + 2, init_text=WORDS))
 
 
+def test_init_text_may_hold_the_tokenizers_special_tokens():
+    """The authors' low-data XSum prefix starts from the ids of ' summarize' with BART's <s> and </s>
+    (lightning_base.py:179-182@7544769): written as the text '<s> summarize</s>', the tokenizer reads the special
+    tokens in it, and P is their count with them."""
+    from prefixtune.methods.base import init_text_ids
+
+    model, tok = load_model("tiny-bart")
+    config = method_config("prefix", prefix_len=None, init_text="<s> summarize</s>")
+    ids = init_text_ids(tok, config)
+    assert ids[0] == tok.bos_token_id and ids[-1] == tok.eos_token_id
+    assert ids[1:-1] == tok(" summarize", add_special_tokens=False)["input_ids"] and config.prefix_len == len(ids)
+    assert build(model, tok, method_config("prefix", prefix_len=None, init_text="<s> summarize</s>")).virtual_len \
+        == len(ids)
+
+
 # ----- 4. frozen base model -----
 @pytest.mark.parametrize("name", ["tiny-gpt2", "tiny-llama", "tiny-bart"])
 def test_training_changes_only_the_prefix(name):

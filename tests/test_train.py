@@ -404,6 +404,82 @@ def test_two_selection_rules_from_one_training(tmp_path, train_file, dev_file):
         load_method(tmp_path / "one", selection="alt")
 
 
+def test_selection_by_dev_rouge2_keeps_the_highest_and_leaves_the_training_as_it_was(tmp_path, train_file, dev_file,
+                                                                                      monkeypatch):
+    """--select-by rouge2 (the authors' low-data XSum): at each evaluation the dev set's ROUGE-2 is computed
+    (here scripted: a tiny random model scores 0 everywhere) and the kept step is the curve's highest, the dev
+    loss still logged beside it; the training itself is that of a dev-loss run (the same final loss: decoding
+    draws no random numbers). A dev-loss run's method.json has no `select`."""
+    import prefixtune.train as T
+
+    flags = ["--dev", str(dev_file), "--eval-every", "3", "--save-every", "0"]
+    cli.main(command(train_file, tmp_path / "loss", "prefix", "tiny-bart", 12, *flags))
+    scripted, seen = iter([10.0, 30.0, 20.0, 25.0]), []
+
+    def rouge2(method, pairs, select, limits):
+        seen.append((len(pairs), select.dev_beam, select.dev_max_new_tokens))
+        T.dev_rouge2_real(method, pairs, select, limits)  # the real decode runs too (and must leave no trace)
+        return next(scripted)
+
+    monkeypatch.setattr(T, "dev_rouge2_real", T.dev_rouge2, raising=False)
+    monkeypatch.setattr(T, "dev_rouge2", rouge2)
+    cli.main(command(train_file, tmp_path / "r2", "prefix", "tiny-bart", 12, *flags, "--select-by", "rouge2",
+                     "--dev-beam", "2", "--dev-max-new-tokens", "8", "--dev-batch-size", "4"))
+    loss, r2 = (json.loads((tmp_path / d / "method.json").read_text()) for d in ("loss", "r2"))
+    assert "select" not in loss and "select_by" not in loss and "best_dev_rouge2" not in loss
+    assert r2["select"] == {"select_by": "rouge2", "dev_beam": 2, "dev_length_penalty": 1.0, "dev_max_new_tokens": 8,
+                            "dev_min_new_tokens": 0, "dev_batch_size": 4}
+    assert seen == [(len(DEV), 2, 8)] * 4
+    curve = {c["step"]: c for c in r2["dev_curve"]}
+    assert [curve[k]["dev_rouge2"] for k in (3, 6, 9, 12)] == [10.0, 30.0, 20.0, 25.0]
+    assert (r2["select_by"], r2["best_step"], r2["best_dev_rouge2"]) == ("rouge2", 6, 30.0)
+    assert r2["best_dev_loss"] == curve[6]["dev_loss"]  # the dev loss at the kept step
+    assert [c["dev_loss"] for c in loss["dev_curve"]] == [curve[k]["dev_loss"] for k in sorted(curve)]
+    assert r2["final_loss"] == loss["final_loss"]
+
+
+def test_dev_rouge2_scores_the_decoded_dev_set(monkeypatch):
+    """dev_rouge2 decodes the dev sources with the SelectConfig's settings and scores ROUGE-2 F x100 against the
+    targets (rouge-score, stemmed, the mean over inputs)."""
+    import prefixtune.decoding.search as search
+    from prefixtune.batching import Limits
+    from prefixtune.configs import SelectConfig
+    from prefixtune.metrics.rouge import corpus_rouge
+    from prefixtune.selection import dev_rouge2
+
+    pairs = [("a", "the cat sat on the mat"), ("b", "dogs run in the park")]
+    hyps = ["the cat sat on a mat", "a dog ran in the park"]
+    calls = []
+
+    def decode(methods, sources, **kw):
+        calls.append((sources, kw))
+        return hyps
+
+    monkeypatch.setattr(search, "decode", decode)
+    method = torch.nn.Linear(1, 1)
+    select = SelectConfig(select_by="rouge2", dev_beam=6, dev_length_penalty=1.0, dev_max_new_tokens=61,
+                          dev_min_new_tokens=10, dev_batch_size=7)
+    got = dev_rouge2(method, pairs, select, Limits())
+    assert got == corpus_rouge(hyps, [[t] for _, t in pairs])["rouge2"] and 0 < got < 100
+    (sources, kw), = calls
+    assert sources == ["a", "b"] and kw["beam"] == 6 and kw["max_new_tokens"] == 61 and kw["min_new_tokens"] == 10
+    assert kw["batch_size"] == 7 and kw["progress"] is False and method.training
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--dev-beam", "3"], "--dev-beam needs --select-by rouge2 (the dev loss needs no decode)"),
+    (["--select-by", "rouge2", "--dev-max-new-tokens", "4", "--dev-min-new-tokens", "4"],
+     "--dev-min-new-tokens must be at least 0 and below --dev-max-new-tokens (got 4)"),
+])
+def test_selection_settings_that_cannot_apply_are_one_line(tmp_path, train_file, dev_file, extra, message, capsys):
+    args = command(train_file, tmp_path / "x", "prefix", "tiny-gpt2", 4, "--dev", str(dev_file), "--eval-every", "2",
+                   *extra)
+    with pytest.raises(SystemExit) as e:
+        cli.main(args)
+    err = capsys.readouterr().err.strip()
+    assert e.value.code == 2 and err.endswith(message) and err.count("\n") == 0 and not (tmp_path / "x").exists()
+
+
 def test_source_prefix_reaches_training_and_decoding(tmp_path, train_file, capsys):
     """The authors' low-data token for fine-tuning: text before every source, recorded in method.json, so that
     decode writes it before every input without being told."""

@@ -2,6 +2,7 @@
 configs are), and the one translation between them and a stage's command line.
 
     TrainConfig     the optimizer, the budget, model selection on dev, the run's source prefix
+    SelectConfig    what model selection on dev looks at: the dev loss, or ROUGE-2 of a decode of the dev set
     DecodeConfig    beam search and its batching
     (MethodConfig, in methods/config.py, is the method's own part: P, the MLP, the init, the adapter size)
 
@@ -23,6 +24,7 @@ from .errors import InputError
 LOSSES = ("sequence", "token")  # how `Method.loss` normalizes: per target sequence (the paper's), per token
 DTYPES = ("float32", "bfloat16")
 HYP_LENGTHS = ("sequence", "new-tokens")
+SELECT_BY = ("dev_loss", "rouge2")
 
 
 def setting(default, help, **argparse_kwargs):
@@ -82,6 +84,41 @@ class TrainConfig:
         positive(self, "lr")
         if self.source_prefix is not None and not self.source_prefix.strip():
             raise InputError("--source-prefix is empty (leave it out for none)")
+
+
+@dataclass
+class SelectConfig:
+    """What model selection on the dev set looks at (with --dev and --eval-every): the dev loss, or the ROUGE-2 of
+    the dev sources decoded by beam search (the authors' low-data XSum keeps the epoch with the highest validation
+    ROUGE-2, lightning_base.py:762@7544769, its validation decoding the test's). Apart from TrainConfig, and in
+    method.json only when not the default, so that a dev-loss run writes what it wrote before it existed."""
+
+    select_by: str = setting("dev_loss", "with --dev: dev_loss keeps the parameters with the lowest dev loss; rouge2 "
+                             "the highest ROUGE-2 F (rouge-score, stemmed; mean over the dev set) of the dev sources "
+                             "decoded with the --dev-* settings (the dev loss is still logged)", choices=SELECT_BY)
+    dev_beam: int = setting(5, "with --select-by rouge2: the dev decode's beam size")
+    dev_length_penalty: float = setting(1.0, "with --select-by rouge2: the dev decode's length penalty")
+    dev_max_new_tokens: int = setting(100, "with --select-by rouge2: the dev decode's new tokens at most")
+    dev_min_new_tokens: int = setting(0, "with --select-by rouge2: no end of sequence before this many new tokens")
+    dev_batch_size: int = setting(50, "with --select-by rouge2: dev inputs per decoding batch")
+
+    def check(self, has_dev=False):
+        if self.select_by == "rouge2" and not has_dev:
+            raise InputError("--select-by rouge2 needs --dev")
+        if self.select_by == "dev_loss":
+            for f in dataclasses.fields(self):
+                if f.name != "select_by" and getattr(self, f.name) != f.default:
+                    raise InputError(f"--{flag(f.name)} needs --select-by rouge2 (the dev loss needs no decode)")
+        for name in ("dev_beam", "dev_max_new_tokens", "dev_batch_size"):
+            positive(self, name)
+        if not 0 <= self.dev_min_new_tokens < self.dev_max_new_tokens:
+            raise InputError(f"--dev-min-new-tokens must be at least 0 and below --dev-max-new-tokens "
+                             f"(got {self.dev_min_new_tokens})")
+
+    def decode_kwargs(self) -> dict:
+        """The dev decode's arguments of decoding.search.decode."""
+        return {"beam": self.dev_beam, "length_penalty": self.dev_length_penalty, "batch_size": self.dev_batch_size,
+                "max_new_tokens": self.dev_max_new_tokens, "min_new_tokens": self.dev_min_new_tokens}
 
 
 @dataclass

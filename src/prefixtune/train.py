@@ -21,8 +21,8 @@ on the CPU the final tensors are bit-identical to those of an uninterrupted run.
 Model selection on dev (`--dev FILE --eval-every N [--patience K]`, the paper's Appendix A: early
 stopping on a dev set): the dev loss (the training objective, per target token over the whole dev set,
 dropout off) every N optimizer steps and at the last step, logged as `dev_loss` in that step's log row;
-the parameters with the lowest dev loss are the ones saved; K evaluations without a new best stop the
-run. method.json records best_step, best_dev_loss, dev_curve, stopped_early and steps_run. The
+the parameters with the lowest dev loss are the ones saved (`--select-by rouge2`: the highest ROUGE-2 of the
+dev set decoded, logged as `dev_rouge2`); K evaluations without a new best stop the run. method.json records best_step, best_dev_loss, dev_curve, stopped_early and steps_run. The
 checkpoint holds the best parameters and the curve, so a resumed run ends exactly where an uninterrupted
 one does.
 
@@ -40,7 +40,7 @@ from pathlib import Path
 
 import torch
 
-from .configs import TrainConfig, from_args
+from .configs import SelectConfig, TrainConfig, from_args
 from .configs import add_arguments as add_config_arguments
 from .errors import InputError, where
 from .batching import IGNORE, Limits, collate, encode_pair, with_source_prefix
@@ -52,7 +52,7 @@ from .progress import Progress
 from .registry import METHODS
 from .resume import fingerprint, load_checkpoint, read_log, save_checkpoint
 from .schedule import autocast, make_optimizer, plan, step_batches, to_device
-from .selection import dev_loss, rules  # noqa: F401 (dev_loss: part of this module's interface)
+from .selection import dev_loss, dev_rouge2, rules, selected  # noqa: F401 (dev_loss: part of this module's interface)
 
 
 def read_examples(path) -> list[tuple[str, str]]:
@@ -75,33 +75,39 @@ def _pairs(items) -> list[tuple[str, str]]:
     return [(e["source"], e["target"]) if isinstance(e, dict) else tuple(e) for e in items]
 
 
-def train(method, examples, hparams: TrainConfig, out_dir, info: dict | None = None, dev=None) -> dict:
+def train(method, examples, hparams: TrainConfig, out_dir, info: dict | None = None, dev=None,
+          select: SelectConfig | None = None) -> dict:
     """Train `method` on `examples` ((source, target) text pairs); write OUT (see module doc).
 
     With `dev` pairs and `hparams.eval_every`, the dev loss is computed every `eval_every` optimizer steps
     (and every `eval_every_alt`, when set) and at the last one; the parameters with the lowest dev loss
     under the first rule are the ones saved (under the second: alt.safetensors, see method_dir), training
     stops after `hparams.patience` evaluations of the first rule without a new best, and method.json
-    records `best_step`, `best_dev_loss`, `dev_curve`, `stopped_early`, `steps_run` (and `alt`).
+    records `best_step`, `best_dev_loss`, `dev_curve`, `stopped_early`, `steps_run` (and `alt`). `select`
+    (default: the dev loss) may select by the ROUGE-2 of a decode of the dev set instead (`select` in method.json).
 
     `info` is added to method.json (`info["model"]` names the base model for `load_method`;
     default: the model's `name_or_path`). Seed the RNG before building the method (as `run` does)
     for a reproducible initialization. Returns the method.json dict. The method is left trained
     (with the first rule's parameters), in eval mode, on the device it trained on.
     """
-    hp = hparams
+    hp, select = hparams, select or SelectConfig()
     examples, dev = _pairs(examples), _pairs(dev or [])
     hp.check(has_dev=bool(dev))
+    select.check(has_dev=bool(dev))
     if not examples:
         raise InputError("no training examples")
     out = Path(out_dir)
     info = dict(info or {})
     info.setdefault("model", method.model.config.name_or_path)
+    if select != SelectConfig():  # a dev-loss run's method.json is as before SelectConfig existed
+        info["select"] = dataclasses.asdict(select)
     device = resolve_device(hp.device)
     limits = Limits(hp.max_source_len, hp.max_target_len)
     encoded = [encode_pair(method.tokenizer, s, t, method.encoder_decoder, limits) for s, t in examples]
     dev_batches = _batches(method, dev, hp.batch_size, limits, device)
-    selections = rules(hp.eval_every, hp.eval_every_alt, hp.patience) if dev else {}
+    key = "dev_loss" if select.select_by == "dev_loss" else f"dev_{select.select_by}"
+    selections = rules(hp.eval_every, hp.eval_every_alt, hp.patience, key) if dev else {}
 
     method.to(device)
     params = method.trainable_parameters()
@@ -132,7 +138,9 @@ def train(method, examples, hparams: TrainConfig, out_dir, info: dict | None = N
             if due:
                 with autocast(device, hp.dtype):
                     row["dev_loss"] = dev_loss(method, dev_batches)
-            stop = any([s.update(step + 1, row["dev_loss"], method) for s in due])  # noqa: C419 (update every rule)
+                    if key == "dev_rouge2":
+                        row["dev_rouge2"] = dev_rouge2(method, dev, select, limits)
+            stop = any([s.update(step + 1, row, method) for s in due])  # noqa: C419 (update every rule)
             log.write(json.dumps(row) + "\n")
             progress.update(1, _note(row, selections.get("primary")), force=bool(due))
             if stop:
@@ -145,7 +153,7 @@ def train(method, examples, hparams: TrainConfig, out_dir, info: dict | None = N
                 log.flush()
                 run.save(step + 1, loss)
     method.eval()
-    info.update(_selected(selections, steps_run < total, len(dev)))
+    info.update(selected(selections, steps_run < total, len(dev)))
     info.update(hparams=dataclasses.asdict(hp), device=str(device), train_examples=len(encoded),
                 trainable_params_training=sum(p.numel() for p in params),  # during training (e.g. the prefix MLP)
                 steps=total, steps_run=steps_run, epochs_run=steps_run / per_epoch, final_loss=loss)
@@ -180,26 +188,10 @@ def _step(method, encoded, groups, hp: TrainConfig, device) -> dict:
 def _note(row: dict, primary) -> str:
     note = f"loss {row['loss']:.4f}"
     if "dev_loss" in row:
-        note += f"  dev {row['dev_loss']:.4f}"
+        note += f"  dev {row['dev_loss']:.4f}" + (f"  ROUGE-2 {row['dev_rouge2']:.2f}" if "dev_rouge2" in row else "")
         if primary is not None and primary.best_step is not None:
             note += f" (best {primary.best_loss:.4f} at {primary.best_step})"
     return note
-
-
-def _selected(selections: dict, stopped_early: bool, dev_examples: int) -> dict:
-    """What method.json records of the selection: the first rule's best step, loss and curve (the curve of
-    every dev evaluation), and the second rule's under `alt`; the method keeps the first rule's parameters."""
-    if not selections:
-        return {}
-    primary, alt = selections["primary"], selections.get("alt")
-    curve = {c["step"]: c for s in selections.values() for c in s.curve}
-    out = {"best_step": primary.best_step, "best_dev_loss": primary.best_loss,
-           "dev_curve": [curve[k] for k in sorted(curve)], "stopped_early": stopped_early,
-           "dev_examples": dev_examples, "eval_every": primary.every}
-    if alt is not None:
-        out["alt"] = {**alt.summary(), "weights": alt.best_step != primary.best_step}
-        del out["alt"]["dev_curve"]
-    return out
 
 
 class _Run:
@@ -261,6 +253,7 @@ def add_arguments(p):
     for cls in METHOD_CONFIGS:  # every method's own settings; run() refuses those the chosen method lacks
         add_config_arguments(p, cls, skip=("method", "extra"))
     add_config_arguments(p, TrainConfig)
+    add_config_arguments(p, SelectConfig)
 
 
 def run(args):
@@ -272,8 +265,9 @@ def run(args):
     config = method_config(args.method, **{f.name: getattr(args, f.name) for cls in METHOD_CONFIGS
                                            for f in own_fields(cls) if getattr(args, f.name) != f.default})
     config.check()
-    hp = from_args(TrainConfig, args)
+    hp, select = from_args(TrainConfig, args), from_args(SelectConfig, args)
     hp.check(has_dev=args.dev is not None)
+    select.check(has_dev=args.dev is not None)
     if hp.threads is not None:
         torch.set_num_threads(hp.threads)
     resolve_device(hp.device)
@@ -290,6 +284,6 @@ def run(args):
     info = {"model": args.model, "train_file": str(args.train), "source_prefix": prefix}
     if dev is not None:
         info["dev_file"] = str(args.dev)
-    meta = train(method, examples, hp, args.out, info=info, dev=dev)
+    meta = train(method, examples, hp, args.out, info=info, dev=dev, select=select)
     print(f"wrote {args.out}: {meta['steps_run']} steps, final loss {meta['final_loss']:.4f}, "
           f"{meta['trainable_params']} parameters kept ({100 * meta['trainable_fraction']:.3f}% of the base)")

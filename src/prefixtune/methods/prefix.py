@@ -20,7 +20,7 @@ layers*2*kv_heads*head_dim), the layout of PEFT's `PrefixEncoder(prefix_projecti
 training device only and is dropped); `num_exported()` counts those, `num_trainable()` what the
 optimizer updates (MLP included) -- see `trainable_formula` / `exported_formula`.
 
-Initialization (`config.init_text`, the paper's Section 7.2): P is set to the frozen model's own
+Initialization (`config.init_text`, the paper's Section 7.4): P is set to the frozen model's own
 keys/values for the tokens of that text, so at step 0 the model behaves as if the words were
 prepended. RULE: the text defines P -- `config.prefix_len` must be its token count or None (an error names both; the
 warning when they differ), so `method.json` records the P actually used. Without init_text,

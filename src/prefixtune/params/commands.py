@@ -6,7 +6,7 @@ import dataclasses
 import shlex
 from pathlib import Path
 
-from ..configs import DecodeConfig, TrainConfig, to_argv
+from ..configs import DecodeConfig, SelectConfig, TrainConfig, to_argv
 from ..methods.config import MethodConfig
 from ..methods.config import method_config as make_config
 from ..registry import (
@@ -26,6 +26,18 @@ def train_config(hp: dict, seed: int, dev_file) -> TrainConfig:
     return TrainConfig(**{**values, "seed": seed})
 
 
+def select_config(hp: dict, dp: dict, dev_file) -> SelectConfig:
+    """What model selection looks at: the dev loss, or ROUGE-2 of the dev set decoded as the run decodes its test
+    set (the authors' low-data XSum validates with the test generation, seq2seq/finetune.py:245-261@7544769)."""
+    by = hp.get("select_by") or "dev_loss"
+    if not dev_file or by == "dev_loss":
+        return SelectConfig()
+    d = decode_config(dp)
+    return SelectConfig(select_by=by, dev_beam=d.beam, dev_length_penalty=d.length_penalty,
+                        dev_max_new_tokens=d.max_new_tokens, dev_min_new_tokens=d.min_new_tokens,
+                        dev_batch_size=d.batch_size)
+
+
 def method_config(base, mcfg: dict, hp: dict, prefix_len, init_text) -> MethodConfig:
     """The MethodConfig of one run: the method label's own settings (`methods:`) over `train`'s."""
     def get(key):
@@ -40,15 +52,15 @@ def method_config(base, mcfg: dict, hp: dict, prefix_len, init_text) -> MethodCo
     return make_config(base, prefix_len=prefix_len, init_text=init_text, **kw)
 
 
-def train_cmd(model, base, mcfg, hp, train_file, out, seed, prefix_len, init_text, dev_file=None):
-    """`prefixtune train` of one run: the run's files, then the flags of its MethodConfig and TrainConfig
-    (those that differ from the defaults, configs.to_argv)."""
+def train_cmd(model, base, mcfg, hp, train_file, out, seed, prefix_len, init_text, dev_file=None, dp=None):
+    """`prefixtune train` of one run: the run's files, then the flags of its MethodConfig, TrainConfig and
+    SelectConfig (those that differ from the defaults, configs.to_argv; `dp`: the run's decode settings)."""
     method, train = method_config(base, mcfg, hp, prefix_len, init_text), train_config(hp, seed, dev_file)
     a = ["prefixtune", "train", "--model", model, "--method", base, "--train", train_file, "--out", out]
     a += ["--dev", dev_file] if dev_file else []
     # P is given when the grid fixes it; None (an init text's token count) and the methods without P: not
     skip = ("method", "extra") + (() if base in PREFIX_METHODS and prefix_len is not None else ("prefix_len",))
-    a += to_argv(method, skip) + to_argv(train)
+    a += to_argv(method, skip) + to_argv(train) + to_argv(select_config(hp, dp or {}, dev_file))
     return shlex.join(a) + (" " + hp["extra"] if hp.get("extra") else "")
 
 
@@ -116,7 +128,7 @@ def settings(base, mcfg, hp, dp, init_text, dev_file, limit) -> dict:
             "init_text": init_text, "source_prefix": hp.get("source_prefix"),
             "dev": dev_file, "eval_every": hp.get("eval_every") if dev_file else None,
             "eval_every_alt": hp.get("eval_every_alt") if dev_file else None,
-            "select_by": "dev_loss" if dev_file else None,
+            "select_by": (hp.get("select_by") or "dev_loss") if dev_file else None,
             "patience": hp.get("patience") if dev_file else None, "test_limit": limit, "beam": dp["beam"],
             "length_penalty": dp["length_penalty"], "hyp_length": dp["hyp_length"],
             "max_new_tokens": dp["max_new_tokens"],

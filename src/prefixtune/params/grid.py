@@ -184,7 +184,7 @@ def expand(s: dict, where=PARAMS) -> Grid:
         run = Run(rid, preset, ds, label, base, size, sample, seed, p, i, [name], [exp["table"]], source,
                   train_file, "", dev_file=dev_file)
         run.train_cmd = C.train_cmd(dcfg["model"], base, mcfg, hp, train_file, run.method_dir, seed, p, init_text,
-                                    dev_file)
+                                    dev_file, dp)
         run.settings = {"model": dcfg["model"], **C.settings(base, mcfg, hp, dp, init_text, dev_file, limit)}
         for test in exp.get("tests") or dcfg.get("tests", ["test"]):
             src_in, src_refs = f"{base_dir}/{test}.jsonl", f"{base_dir}/{test}.refs.txt"
