@@ -175,6 +175,42 @@ def render(root: Path) -> str:
     n_done = runs["run"].nunique()
     out = []
     w = out.append
+    intro(w, root, grid, model, n_done, inits)
+    w("## Low-data E2E dev set (BLEU ×100 and the other E2E metrics), mean ± std over finished subsamples\n")
+    for sel, rule in RULES.items():
+        w(f"### Selection: {rule}\n")
+        w(results_table(runs[runs["selection"] == sel]) + "\n")
+    w("BLEU ×100; NIST, METEOR, ROUGE_L and CIDEr as the official E2E scorer prints them (METEOR and ROUGE_L on a "
+      "0–1 scale, which the paper prints ×100). n: finished subsamples; ± the standard deviation over them.\n")
+    if n_done < len(grid.runs):  # the plot stage redraws them from the whole grid
+        w(f"The figures (results/{PRESET}/plots/lowdata_e2e.png, training_e2e.png) are drawn when every run is in; "
+          "the files there now show the earlier protocol's grid, so they are not shown here.\n")
+    else:
+        for name, caption in (("lowdata_e2e", "low-data curve"), ("training_e2e", "training curves")):
+            if (root / "results" / PRESET / "plots" / f"{name}.png").is_file():
+                w(f"![{caption}](../results/{PRESET}/plots/{name}.png)\n")
+
+    w("## The paper's claims on this proxy\n")
+    w(f"Rule: runs are paired by training subsample and seed; a claim 'A beats B' at one size gets a verdict once "
+      f"every pair the grid plans there has finished (at least {MIN_PAIRS}), from the 95% interval of the mean "
+      "paired difference by Student's t with n − 1 degrees of freedom (two-sided; with 3 pairs t = 4.30): A ahead "
+      "when the interval lies above 0, B ahead when below, no difference beyond noise when it holds 0; 'all sizes' "
+      "applies the rule to every pair at once, once the whole grid is in (the paper's gap is an average over "
+      "sizes). A verdict is a finding on this proxy (its model, sizes and runs), "
+      "not a test of the paper's GPT-2 numbers. Each selection rule gets its own verdicts, side by side, so that "
+      "a reader sees whether a conclusion depends on how often the dev loss is looked at.\n")
+    for sel, rule in RULES.items():
+        w(f"### Selection: {rule}\n")
+        claims(runs[runs["selection"] == sel], w, words, grid=grid)
+
+    times(w, runs, n_done)
+    earlier(w, root, model, words)
+    return "\n".join(out)
+
+
+def intro(w, root, grid, model, n_done, inits):
+    """The title, the progress line, what the proxy is and how it departs from the paper preset, the settings per run."""
+    s = grid.settings
     w(f"# Results: the authors' low-data protocol on {model} (`{PRESET}` preset)\n")
     w(f"Written by `scripts/results-md` from `params.yaml` and the committed runs (`runs/{PRESET}/<run id>/`: "
       "scores, method.json, the stages' `.run.json` times); a test fails when this file and those disagree.\n")
@@ -210,33 +246,10 @@ def render(root: Path) -> str:
     w("- settings per run (docs/protocol.md: each with the paper's value and the authors' code's):\n")
     w(settings_table(grid) + "\n")
 
-    w("## Low-data E2E dev set (BLEU ×100 and the other E2E metrics), mean ± std over finished subsamples\n")
-    for sel, rule in RULES.items():
-        w(f"### Selection: {rule}\n")
-        w(results_table(runs[runs["selection"] == sel]) + "\n")
-    w("BLEU ×100; NIST, METEOR, ROUGE_L and CIDEr as the official E2E scorer prints them (METEOR and ROUGE_L on a "
-      "0–1 scale, which the paper prints ×100). n: finished subsamples; ± the standard deviation over them.\n")
-    if n_done < len(grid.runs):  # the plot stage redraws them from the whole grid
-        w(f"The figures (results/{PRESET}/plots/lowdata_e2e.png, training_e2e.png) are drawn when every run is in; "
-          "the files there now show the earlier protocol's grid, so they are not shown here.\n")
-    else:
-        for name, caption in (("lowdata_e2e", "low-data curve"), ("training_e2e", "training curves")):
-            if (root / "results" / PRESET / "plots" / f"{name}.png").is_file():
-                w(f"![{caption}](../results/{PRESET}/plots/{name}.png)\n")
 
-    w("## The paper's claims on this proxy\n")
-    w(f"Rule: runs are paired by training subsample and seed; a claim 'A beats B' at one size gets a verdict once "
-      f"every pair the grid plans there has finished (at least {MIN_PAIRS}), from the 95% interval of the mean "
-      "paired difference by Student's t with n − 1 degrees of freedom (two-sided; with 3 pairs t = 4.30): A ahead "
-      "when the interval lies above 0, B ahead when below, no difference beyond noise when it holds 0; 'all sizes' "
-      "applies the rule to every pair at once, once the whole grid is in (the paper's gap is an average over "
-      "sizes). A verdict is a finding on this proxy (its model, sizes and runs), "
-      "not a test of the paper's GPT-2 numbers. Each selection rule gets its own verdicts, side by side, so that "
-      "a reader sees whether a conclusion depends on how often the dev loss is looked at.\n")
-    for sel, rule in RULES.items():
-        w(f"### Selection: {rule}\n")
-        claims(runs[runs["selection"] == sel], w, words, grid=grid)
 
+def times(w, runs, n_done):
+    """The time each finished run took (from its stages' .run.json)."""
     w("## Time each run took on this machine (2 cores)\n")
     w("From each stage's `<output>.run.json` (the whole command: model loading included). Training uses 2 "
       "threads, so its CPU seconds near twice its wall seconds mean it had the cores to itself; far less, that "
@@ -255,6 +268,10 @@ def render(root: Path) -> str:
     else:
         w("No run has finished yet on this protocol.\n")
 
+
+
+def earlier(w, root, model, words):
+    """The grid before the protocol change (results/cpu/earlier-protocol/runs.csv), under the t rule."""
     earlier = root / "results" / PRESET / "earlier-protocol" / "runs.csv"
     if earlier.is_file():
         old = pd.read_csv(earlier).rename(columns={"kept_step": "best_step"})
@@ -265,4 +282,3 @@ def render(root: Path) -> str:
           "two-standard-error rule; here with the t rule above.\n")
         w(results_table(old) + "\n")
         claims(old, w, words, " (earlier protocol)")
-    return "\n".join(out)
