@@ -77,20 +77,13 @@ def _pairs(items) -> list[tuple[str, str]]:
 
 def train(method, examples, hparams: TrainConfig, out_dir, info: dict | None = None, dev=None,
           select: SelectConfig | None = None) -> dict:
-    """Train `method` on `examples` ((source, target) text pairs); write OUT (see module doc).
-
-    With `dev` pairs and `hparams.eval_every`, the dev loss is computed every `eval_every` optimizer steps
-    (and every `eval_every_alt`, when set) and at the last one; the parameters with the lowest dev loss
-    under the first rule are the ones saved (under the second: alt.safetensors, see method_dir), training
-    stops after `hparams.patience` evaluations of the first rule without a new best, and method.json
-    records `best_step`, `best_dev_loss`, `dev_curve`, `stopped_early`, `steps_run` (and `alt`). `select`
-    (default: the dev loss) may select by the ROUGE-2 of a decode of the dev set instead (`select` in method.json).
-
-    `info` is added to method.json (`info["model"]` names the base model for `load_method`;
-    default: the model's `name_or_path`). Seed the RNG before building the method (as `run` does)
-    for a reproducible initialization. Returns the method.json dict. The method is left trained
-    (with the first rule's parameters), in eval mode, on the device it trained on.
-    """
+    """Train `method` on `examples` ((source, target) text pairs); write OUT and return its method.json dict
+    (see the module doc). With `dev` pairs and `hparams.eval_every`: model selection on dev (`select`: the dev
+    loss by default, or ROUGE-2 of a decode of the dev set), the first rule's best parameters saved, the
+    second rule's as alt.safetensors (method_dir). `info` is added to method.json (`info["model"]` names the
+    base model for `load_method`; default: the model's `name_or_path`). Seed the RNG before building the
+    method (as `run` does) for a reproducible initialization. The method is left trained (with the first
+    rule's parameters), in eval mode, on the device it trained on."""
     hp, select = hparams, select or SelectConfig()
     examples, dev = _pairs(examples), _pairs(dev or [])
     hp.check(has_dev=bool(dev))
