@@ -12,7 +12,9 @@ comparisons. Each unfinished run is
 `dvc repro -s` of its train, decode and score stages (the data stages first, as DVC would); a finished run is
 never handed to DVC, since a fresh clone lacks its fine-tuned weights, which DVC would take for a change.
 When every run is finished, the aggregate, plot and reproduce stages run. --stop-after: start no new run after that
-many minutes (a session that must end on time stops between runs).
+many minutes (a session that must end on time stops between runs). --experiment: run only that experiment's
+runs (e.g. `init`, whose "table-to-text:" runs are the low-data grid's n = 100 runs), to finish one comparison
+first; the others are still counted, and the report stages wait for all of them.
 """
 
 import argparse
@@ -98,6 +100,8 @@ def main(root: Path):
     p.add_argument("--stop-after", type=float, default=None, metavar="MIN",
                    help="start no new run after this many minutes")
     p.add_argument("--max-runs", type=int, default=None, metavar="N", help="run at most N runs this time")
+    p.add_argument("--experiment", default=None, metavar="NAME",
+                   help="run only the runs of this experiment of the preset (params.yaml `experiments`)")
     args = p.parse_args()
     doc = P.load_doc(root / "params.yaml")
     default = doc.get("preset", "cpu")
@@ -107,10 +111,19 @@ def main(root: Path):
         P.render(root / "params.yaml", [grid.preset])
     order = {m: i for i, m in enumerate(dict.fromkeys(r.method for r in grid.runs.values()))}
     exps = {e: i for i, e in enumerate(grid.settings["experiments"])}  # params.yaml's order: lowdata, then init
-    runs = sorted(grid.runs.values(), key=lambda r: (exps[r.experiments[0]], r.sample, r.seed, str(r.size).zfill(8),
-                                                     order[r.method], r.id))
+
+    def pairs_early(r):  # subsample s0 of every size and method first, then s1, ...
+        return r.sample, r.seed, str(r.size).zfill(8), order[r.method], r.id
+
+    runs = sorted(grid.runs.values(), key=lambda r: (exps[r.experiments[0]], pairs_early(r)))
+    if args.experiment is not None and args.experiment not in exps:
+        p.exit(2, f"run-grid: error: --experiment {args.experiment}: preset {grid.preset} has no such experiment "
+                  f"(it has {', '.join(exps)})\n")
     todo = unfinished(root, file, runs)
     print(f"{grid.preset}: {len(runs) - len(todo)} of {len(runs)} runs finished and current, {len(todo)} to run")
+    if args.experiment is not None:
+        todo = sorted((r for r in todo if args.experiment in r.experiments), key=pairs_early)
+        print(f"{grid.preset}: --experiment {args.experiment}: {len(todo)} of them")
     start = time.monotonic()
     if todo:  # the shared stages, with their upstream (download, linearize, test slices)
         dvc_repro(root, file, "grid", *(stage_name("linearize", s) for s in grid.linearize),
