@@ -374,6 +374,28 @@ def test_run_grid_stops_and_continues_without_redoing_finished_runs(tmp_path):
     assert sum((d / "test.hyp.txt").stat().st_mtime_ns != t for d, t in kept.items()) == 1
 
 
+def test_run_grid_experiment_runs_that_experiments_runs_pairs_early(tmp_path, monkeypatch, capsys):
+    """run-grid --experiment NAME hands DVC only the runs of NAME (one shared with another experiment
+    included) in pairs-early order, not the experiments' order; an unknown NAME is one line and exit 2, before DVC is called."""
+    from prefixtune import run_grid
+
+    repo = copy_repo(tmp_path / "repo")
+    handed = []
+    monkeypatch.setattr(run_grid, "dvc_repro", lambda root, file, *stages, single=True: handed.append(stages[0]))
+    monkeypatch.setattr(sys, "argv", ["run-grid", "--preset", "tiny", "--experiment", "prefix_length"])
+    run_grid.main(repo)
+    assert handed == ["grid", "train_e2e_prefix_n8-s0-seed0-p1-random", "train_e2e_prefix_n8-s0-seed0-p2-random"]
+    assert "--experiment prefix_length: 2 of them" in capsys.readouterr().out  # of 4 unfinished
+
+    handed.clear()
+    monkeypatch.setattr(sys, "argv", ["run-grid", "--preset", "tiny", "--experiment", "nope"])
+    with pytest.raises(SystemExit) as stop:
+        run_grid.main(repo)
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and handed == [] and len(err.strip().splitlines()) == 1
+    assert "--experiment nope" in err and "lowdata, lowdata_finetune, prefix_length" in err
+
+
 NAMES = ["Ada", "Bo", "Cy", "Di", "Ed", "Fay", "Gus", "Hal", "Ivy", "Jo", "Kit", "Lu", "Mo", "Ned", "Oz", "Pia"]
 TOY = {"train": [(n, c) for n in NAMES[:12] for c in ("red", "blue")],  # 24 distinct inputs
        "dev": [(n, "green") for n in NAMES[12:14]], "test": [(n, "green") for n in NAMES[12:]]}
