@@ -163,7 +163,8 @@ def claims(runs, w, words: dict, label="", grid=None):
 def render(root: Path) -> str:
     grid = P.build(root / "params.yaml", {"preset": PRESET})
     # the low-data grid only: the init runs' figure and verdicts are in results/cpu/reproduction.md
-    inits = sum(1 for r in grid.runs.values() if "lowdata" not in r.experiments)  # the init experiment's own runs
+    own = [r for r in grid.runs.values() if "lowdata" not in r.experiments]  # the init experiment's own runs
+    inits = (sum(finished(r, root / r.dir) for r in own), len(own))
     grid.runs = {rid: r for rid, r in grid.runs.items() if "lowdata" in r.experiments}
     paper_sizes = sorted({r.size for r in P.build(root / "params.yaml", {"preset": "paper"}).runs.values()
                           if "lowdata" in r.experiments and r.dataset == "e2e"})
@@ -216,9 +217,10 @@ def intro(w, root, grid, model, n_done, inits):
       "scores, method.json, the stages' `.run.json` times); a test fails when this file and those disagree.\n")
     if n_done < len(grid.runs):
         w(f"**Progress: {n_done} of the {len(grid.runs)} low-data runs finished on this protocol.** `scripts/run-grid` "
-          f"runs the rest, cell by cell (a fresh clone continues where this one stopped; README), then the init "
-          f"experiment's {inits} runs of its own (results/{PRESET}/reproduction.md reports them). The grid as it "
-          "stood before the protocol change is in the last section.\n")
+          "runs the rest, cell by cell (a fresh clone continues where this one stopped; README). The init "
+          f"experiment's runs of its own are reported in results/{PRESET}/reproduction.md: {inits[0]} of "
+          f"{inits[1]} finished (`scripts/run-grid --experiment init` runs them, and the low-data runs they are "
+          "compared with, first). The grid as it stood before the protocol change is in the last section.\n")
     else:
         w(f"**All {n_done} runs finished** (`scripts/run-grid`; a run whose code, data or settings change is run "
           "again by it).\n")
