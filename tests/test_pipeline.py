@@ -376,16 +376,27 @@ def test_run_grid_stops_and_continues_without_redoing_finished_runs(tmp_path):
 
 def test_run_grid_experiment_runs_that_experiments_runs_pairs_early(tmp_path, monkeypatch, capsys):
     """run-grid --experiment NAME hands DVC only the runs of NAME (one shared with another experiment
-    included) in pairs-early order, not the experiments' order; an unknown NAME is one line and exit 2, before DVC is called."""
+    included) in pairs-early order, not the experiments' order; --each runs after each of them; an unknown NAME is one line and exit 2, before DVC is called."""
     from prefixtune import run_grid
 
     repo = copy_repo(tmp_path / "repo")
     handed = []
     monkeypatch.setattr(run_grid, "dvc_repro", lambda root, file, *stages, single=True: handed.append(stages[0]))
-    monkeypatch.setattr(sys, "argv", ["run-grid", "--preset", "tiny", "--experiment", "prefix_length"])
+    monkeypatch.setattr(sys, "argv", ["run-grid", "--preset", "tiny", "--experiment", "prefix_length",
+                                      "--each", 'echo "$RUN_ID" >> each.txt'])
     run_grid.main(repo)
     assert handed == ["grid", "train_e2e_prefix_n8-s0-seed0-p1-random", "train_e2e_prefix_n8-s0-seed0-p2-random"]
-    assert "--experiment prefix_length: 2 of them" in capsys.readouterr().out  # of 4 unfinished
+    out = capsys.readouterr().out
+    assert "--experiment prefix_length: 2 of them" in out  # of 4 unfinished
+    assert "2 of 4 runs finished; run again" in out  # the two just run count, the other experiments' do not
+    assert (repo / "each.txt").read_text() == "e2e/prefix/n8-s0-seed0-p1-random\ne2e/prefix/n8-s0-seed0-p2-random\n"
+
+    handed.clear()  # a failing --each stops the grid after the run it followed
+    monkeypatch.setattr(sys, "argv", ["run-grid", "--preset", "tiny", "--each", "exit 3"])
+    with pytest.raises(SystemExit) as stop:
+        run_grid.main(repo)
+    assert len(handed) == 2 and "--each `exit 3` failed (exit 3) after run e2e/prefix/n4-s0-seed0" in str(stop.value)
+    capsys.readouterr()
 
     handed.clear()
     monkeypatch.setattr(sys, "argv", ["run-grid", "--preset", "tiny", "--experiment", "nope"])

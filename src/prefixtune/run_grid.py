@@ -14,7 +14,8 @@ never handed to DVC, since a fresh clone lacks its fine-tuned weights, which DVC
 When every run is finished, the aggregate, plot and reproduce stages run. --stop-after: start no new run after that
 many minutes (a session that must end on time stops between runs). --experiment: run only that experiment's
 runs (e.g. `init`, whose "table-to-text:" runs are the low-data grid's n = 100 runs), to finish one comparison
-first; the others are still counted, and the report stages wait for all of them.
+first; the others are still counted, and the report stages wait for all of them. --each CMD: a shell command
+after each finished run (RUN_ID set), e.g. one that commits it, so that one call can run a whole session's runs.
 """
 
 import argparse
@@ -43,6 +44,15 @@ def dvc_repro(root, file, *stages, single=True):
     done = subprocess.run(cmd, cwd=root, env=ENV)
     if done.returncode:
         sys.exit(f"run-grid: `{' '.join(cmd)}` failed (exit {done.returncode}); fix it and run again to continue")
+
+
+def each(root, cmd, run):
+    """--each: `cmd` in a shell in `root`, with RUN_ID set to the run that has just finished."""
+    tqdm.write(f"$ RUN_ID={run.id} {cmd}")
+    done = subprocess.run(cmd, shell=True, cwd=root, env={**ENV, "RUN_ID": run.id}, check=False)
+    if done.returncode:
+        sys.exit(f"run-grid: --each `{cmd}` failed (exit {done.returncode}) after run {run.id}; the run is "
+                 "finished, run again to continue")
 
 
 def stages_of(run) -> list:
@@ -102,6 +112,9 @@ def main(root: Path):
     p.add_argument("--max-runs", type=int, default=None, metavar="N", help="run at most N runs this time")
     p.add_argument("--experiment", default=None, metavar="NAME",
                    help="run only the runs of this experiment of the preset (params.yaml `experiments`)")
+    p.add_argument("--each", default=None, metavar="CMD",
+                   help="a shell command run in the repository after each finished run, with RUN_ID set (e.g. "
+                        "one that commits the run); its failure stops the grid")
     args = p.parse_args()
     doc = P.load_doc(root / "params.yaml")
     default = doc.get("preset", "cpu")
@@ -119,7 +132,7 @@ def main(root: Path):
     if args.experiment is not None and args.experiment not in exps:
         p.exit(2, f"run-grid: error: --experiment {args.experiment}: preset {grid.preset} has no such experiment "
                   f"(it has {', '.join(exps)})\n")
-    todo = unfinished(root, file, runs)
+    todo = stale_runs = unfinished(root, file, runs)
     print(f"{grid.preset}: {len(runs) - len(todo)} of {len(runs)} runs finished and current, {len(todo)} to run")
     if args.experiment is not None:
         todo = sorted((r for r in todo if args.experiment in r.experiments), key=pairs_early)
@@ -128,6 +141,7 @@ def main(root: Path):
     if todo:  # the shared stages, with their upstream (download, linearize, test slices)
         dvc_repro(root, file, "grid", *(stage_name("linearize", s) for s in grid.linearize),
                   *(stage_name("testset", s) for s in grid.testsets), single=False)
+    done = []
     for i, r in enumerate(tqdm(todo, desc=f"runs of {grid.preset}", unit="run")):
         if args.stop_after is not None and time.monotonic() - start > 60 * args.stop_after:
             tqdm.write(f"run-grid: stopped after {args.stop_after:g} minutes; run again to continue")
@@ -135,7 +149,10 @@ def main(root: Path):
         if args.max_runs is not None and i >= args.max_runs:
             break
         dvc_repro(root, file, *stages_of(r))
-    left = unfinished(root, file, runs)
+        done.append(r)
+        if args.each:
+            each(root, args.each, r)
+    left = [r for r in stale_runs if r not in done]  # a run DVC has just run is current: no second `dvc status`
     if left:
         print(f"{grid.preset}: {len(runs) - len(left)} of {len(runs)} runs finished; run again to continue")
         return
