@@ -41,3 +41,40 @@ def test_reductions_list_every_setting_that_differs_from_the_paper_preset(tmp_pa
     (tmp_path / "params.yaml").write_text(text.replace(old, new))
     lines = md.reductions(tmp_path, P.build(tmp_path / "params.yaml", {"preset": "cpu"}))
     assert "prefix at n = 100: lr 0.0001 (paper 5e-05)" in lines
+
+
+def test_times_name_the_cpu_of_each_run_and_sum_per_cpu():
+    """A grid continued across sessions runs on CPUs several-fold apart: each run's row names the CPU its train
+    stage recorded (model name and fastest instruction set), and the minutes are summed per CPU as well as in all;
+    the checklist's per-cell means never mix two CPUs."""
+    import pandas as pd
+
+    from prefixtune.report import checklist
+    from prefixtune.report import results_doc as md
+    from prefixtune.run_folder import cpu_label
+
+    xeon = {"cpu": "Intel(R) Xeon(R) Processor", "cpu_flags": ["avx2", "avx512f", "avx512_bf16", "amx_bf16"]}
+    epyc = {"cpu": "AMD EPYC", "cpu_flags": ["avx2"]}
+    assert (cpu_label(xeon), cpu_label(epyc), cpu_label({"host": "vm"})) == (
+        "Intel(R) Xeon(R) Processor (amx_bf16)", "AMD EPYC (avx2)", "not recorded")
+
+    def row(run, sel, where, train, decode):
+        return {"run": run, "method": "prefix", "size": 100, "sample": 0, "seed": 0, "selection": sel,
+                "steps_run": 200, "steps": 200, "train_s": train, "train_cpu_s": 2 * train, "decode_s": decode,
+                "score_s": 6.0, "cpu": cpu_label(where), "machine": where, "test": "dev"}
+
+    runs = pd.DataFrame([row("a", "primary", xeon, 420.0, 180.0), row("a", "alt", xeon, 420.0, 174.0),
+                         row("b", "primary", epyc, 2400.0, 900.0), row("b", "alt", epyc, 2400.0, 888.0)])
+    out = []
+    md.times(out.append, runs, 2)
+    text = "\n".join(out)
+    assert "| a | Intel(R) Xeon(R) Processor (amx_bf16) | 200/200 | 420 | 840 | 180 | 174 | 6 |" in text
+    assert "| b | AMD EPYC (avx2) | 200/200 | 2400 | 4800 | 900 | 888 | 6 |" in text
+    # a: (420 + 180 + 174 + 6 + 6) / 60 = 13.1 min; b: (2400 + 900 + 888 + 12) / 60 = 70 min
+    assert "- Intel(R) Xeon(R) Processor (amx_bf16): 1 run(s), 13 minutes in all, 13 per run (median)" in text
+    assert "- AMD EPYC (avx2): 1 run(s), 70 minutes in all, 70 per run (median)" in text
+    assert "Sum over the 2 finished runs: 83 minutes; by CPU:" in text
+
+    table = "\n".join(checklist.times(runs.assign(experiment="lowdata_e2e")))
+    assert "| Intel(R) Xeon(R) Processor (amx_bf16) | prefix | 100 | 1 | 7.0 | 5.9 | 0.2 |" in table
+    assert "| AMD EPYC (avx2) | prefix | 100 | 1 | 40.0 | 29.8 | 0.2 |" in table

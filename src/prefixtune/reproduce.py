@@ -140,7 +140,7 @@ def render(preset, grid, runs, ledger, table, protocol_rows, releases) -> str:
              *numbers_section(table), "",
              "## Reproducibility checklist", "", "### Compute and software (as each run's train stage recorded them)",
              "", *checklist.compute(runs), "", "### Parameters", "", *checklist.parameters(runs), "",
-             "### Time per run", "", "Wall-clock minutes from each stage's run.json, mean over the cell's runs; a "
+             "### Time per run", "", "Wall-clock minutes from each stage's run.json, mean over the cell's runs on one CPU; a "
              "run that shared the cores with other work took longer (docs/results.md gives CPU seconds beside them "
              "for the cpu preset).", "", *checklist.times(runs), "",
              "### Validation beside each decoded result, runs per cell and their spread", "",

@@ -62,6 +62,15 @@ def machine(output) -> dict:
     return {k: rec[k] for k in ("host", "cpu", "cpu_flags", "cores", "python", "torch", "transformers") if k in rec}
 
 
+def cpu_label(where: dict) -> str:
+    """The CPU a stage ran on, named for a timing: its model name and the fastest instruction set it has of
+    machine.FLAGS (listed slowest first), e.g. "AMD EPYC (avx2)"; "not recorded" for runs that predate it."""
+    if "cpu" not in where:
+        return "not recorded"
+    flags = where.get("cpu_flags") or []
+    return f"{where['cpu']} ({flags[-1]})" if flags else where["cpu"]
+
+
 def decoded(run, run_dir) -> list[dict]:
     """One row per decoded set of `run` (a params Run; its files in `run_dir`): test, selection, the scores,
     the kept step and its dev loss, steps, parameter counts and each stage's seconds."""

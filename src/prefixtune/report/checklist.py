@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..registry import describe
+from ..run_folder import cpu_label
 from .runs import SELECTIONS
 
 
@@ -53,17 +54,21 @@ def parameters(runs: pd.DataFrame) -> list:
 
 
 def times(runs: pd.DataFrame) -> list:
-    """Seconds per stage, mean over the finished runs of each cell, and the total."""
+    """Minutes per stage, mean over the finished runs of each cell on one CPU (a grid continued across sessions
+    runs on different machines, several-fold apart in speed: a mean over both would describe neither), and the
+    total."""
     one = runs.drop_duplicates(["run", "test", "selection"])
+    one = one.assign(cpu=[cpu_label(m) for m in one.machine])
     rows, total = [], 0.0
-    for (method, size), g in one.groupby(["method", "size"], sort=False):
+    for (cpu, method, size), g in one.groupby(["cpu", "method", "size"], sort=False):
         train = g.drop_duplicates("run").train_s
         total += train.sum(skipna=True) + g.decode_s.sum(skipna=True) + g.score_s.sum(skipna=True)
-        rows.append([method, size, g.run.nunique(), f"{train.mean() / 60:.1f}",
+        rows.append([cpu, method, size, g.run.nunique(), f"{train.mean() / 60:.1f}",
                      f"{g.groupby('run').decode_s.sum().mean() / 60:.1f}",
                      f"{g.groupby('run').score_s.sum().mean() / 60:.1f}"])
-    return md_table(["method", "size", "runs", "train (min)", "decode, all sets (min)", "score, all sets (min)"],
-                    rows) + ["", f"Total over the finished runs: {total / 3600:.2f} hours of wall-clock time."]
+    return md_table(["CPU", "method", "size", "runs", "train (min)", "decode, all sets (min)",
+                     "score, all sets (min)"], rows) + [
+        "", f"Total over the finished runs: {total / 3600:.2f} hours of wall-clock time."]
 
 
 def dev_beside_test(runs: pd.DataFrame, metric: str, scale_of) -> list:

@@ -18,7 +18,7 @@ import yaml
 from .. import params as P
 from ..errors import InputError
 from ..registry import describe
-from ..run_folder import decoded, finished
+from ..run_folder import cpu_label, decoded, finished, machine
 from ..verdict import MIN_PAIRS, paired_t
 
 PRESET = "cpu"
@@ -51,10 +51,11 @@ def finished_runs(root: Path, grid) -> pd.DataFrame:
     """One row per finished run and selection rule (its scores exist): cell keys, metrics, kept step, times."""
     rows = [{"run": r.id, "method": r.method, "size": r.size, "sample": r.sample, "seed": r.seed,
              "selection": d["selection"], **{m: d["scores"][m] for m in METRICS}, "best_step": d["kept_step"],
-             **{k: d[k] for k in ("steps_run", "steps", "train_s", "train_cpu_s", "decode_s", "score_s")}}
+             **{k: d[k] for k in ("steps_run", "steps", "train_s", "train_cpu_s", "decode_s", "score_s")},
+             "cpu": cpu_label(machine(root / r.dir / "method"))}
             for r in grid.runs.values() if finished(r, root / r.dir) for d in decoded(r, root / r.dir)]
     return pd.DataFrame(rows, columns=["run", "method", "size", "sample", "seed", "selection", *METRICS, "best_step",
-                                       "steps_run", "steps", "train_s", "train_cpu_s", "decode_s", "score_s"])
+                                       "steps_run", "steps", "train_s", "train_cpu_s", "decode_s", "score_s", "cpu"])
 
 
 def settings_table(grid):
@@ -251,25 +252,31 @@ def intro(w, root, grid, model, n_done, inits):
 
 
 def times(w, runs, n_done):
-    """The time each finished run took (from its stages' .run.json)."""
-    w("## Time each run took on this machine (2 cores)\n")
-    w("From each stage's `<output>.run.json` (the whole command: model loading included). Training uses 2 "
-      "threads, so its CPU seconds near twice its wall seconds mean it had the cores to itself; far less, that "
-      "other work shared them. Decode: the authors' rule's decode, then the second rule's (a copy when both kept "
-      "the same step).\n")
+    """The time each finished run took (from its stages' .run.json), and the CPU it ran on: the grid runs across
+    sessions, on whichever machine each session gets, and their speeds differ several-fold."""
+    w("## Time each run took (2 cores; the CPU each ran on)\n")
+    w("From each stage's `<output>.run.json` (the whole command: model loading included), with the CPU its train "
+      "stage recorded (in brackets, the fastest of AVX2, AVX-512, AVX-512 BF16, AMX it has; the runs here compute "
+      "in float32; 'not recorded': trained before the run.json held the CPU). Training uses 2 threads, so its CPU seconds near twice its wall seconds mean it had the cores "
+      "to itself; far less, that other work shared them. Decode: the authors' rule's decode, then the second "
+      "rule's (a copy when both kept the same step).\n")
     if n_done:
         first, second = runs[runs["selection"] == "primary"], runs[runs["selection"] == "alt"].set_index("run")
-        w(md_table(["run", "steps run / budget", "train s", "train CPU s", "decode s", "second decode s", "score s"],
-                   [[r["run"], f"{r['steps_run']}/{r['steps']}"]
+        first = first.assign(second_s=first["run"].map(second["decode_s"]),
+                             second_score_s=first["run"].map(second["score_s"]))
+        w(md_table(["run", "CPU", "steps run / budget", "train s", "train CPU s", "decode s", "second decode s",
+                    "score s"],
+                   [[r["run"], r["cpu"], f"{r['steps_run']}/{r['steps']}"]
                     + ["" if pd.isna(v) else f"{v:.0f}" for v in (
-                        r["train_s"], r["train_cpu_s"], r["decode_s"], second["decode_s"].get(r["run"], math.nan),
-                        r["score_s"])]
+                        r["train_s"], r["train_cpu_s"], r["decode_s"], r["second_s"], r["score_s"])]
                     for _, r in first.sort_values(["method", "size", "sample", "seed"]).iterrows()]))
-        total = runs[["decode_s", "score_s"]].sum().sum() + first["train_s"].sum()
-        w(f"\nSum over the {n_done} finished runs: {total / 60:.0f} minutes.\n")
+        minutes = first[["train_s", "decode_s", "second_s", "score_s", "second_score_s"]].sum(axis=1) / 60
+        w(f"\nSum over the {n_done} finished runs: {minutes.sum():.0f} minutes; by CPU:\n")
+        for cpu, m in minutes.groupby(first["cpu"], sort=True):
+            w(f"- {cpu}: {len(m)} run(s), {m.sum():.0f} minutes in all, {m.median():.0f} per run (median)")
+        w("")
     else:
         w("No run has finished yet on this protocol.\n")
-
 
 
 def earlier(w, root, model, words):
