@@ -163,6 +163,14 @@ def test_changing_one_setting_changes_only_the_commands_it_reaches(doc):
     assert a.downloads == b.downloads and a.linearize == b.linearize
 
 
+def test_the_stage_table_loads_without_torch():
+    """Snakemake imports prefixtune.params on every command, a no-op included: it must not pull in torch or
+    transformers (seconds each). A check of what is imported, not of time, so it cannot pass or fail with load."""
+    code = "import sys, prefixtune.params; print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]", out
+
+
 def test_committed_dvc_files_are_up_to_date():
     P.check(REPO / "params.yaml")  # else: run `prefixtune params render`
 
