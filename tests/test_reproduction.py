@@ -168,3 +168,15 @@ def test_a_paper_row_is_matched_by_its_parameter_share():
     waiting = numbers.compare(paper, runs[runs.dataset == "e2e"], {"experiments": {"main_xsum": {}}, "datasets": {}},
                               {"xsum": "facebook/bart-large"}, str, {("main_xsum", "xsum", "prefix", "test")})
     assert set(waiting.status) == {"pending (its runs have not finished)"}
+
+
+def test_validation_beside_the_decoded_score_rounds_alike_and_shows_no_spread_for_one_run():
+    from prefixtune.report import checklist
+
+    runs = pd.DataFrame([run_row("prefix", "s0", 0.6072), run_row("prefix", "s1", 0.5752),
+                         run_row("finetune", "s0", 0.5157)])
+    runs = runs.assign(kept_dev_loss=[1.4901, 1.5084, 2.526], kept_step=[100, 50, 50], steps=[200, 200, 100])
+    table = checklist.dev_beside_test(runs, "BLEU", lambda task: 100)
+    prefix, finetune = (line.split(" | ") for line in table[2:])
+    assert prefix[-4:-1] == ["2", "1.499 ± 0.013", "59.12 ± 2.26"] and prefix[-1] == "100/200, 50/200 |"
+    assert finetune[-4:-1] == ["1", "2.526", "51.57"]  # one run: its value, no "± –"

@@ -71,17 +71,23 @@ def times(runs: pd.DataFrame) -> list:
         "", f"Total over the finished runs: {total / 3600:.2f} hours of wall-clock time."]
 
 
+def mean_std(values: pd.Series, spec: str) -> str:
+    """"mean ± std" over runs, both to the same decimals; the mean alone for one run (no spread to show)."""
+    if values.isna().all():
+        return "–"
+    return format(values.mean(), spec) + (f" ± {format(values.std(ddof=1), spec)}" if values.count() > 1 else "")
+
+
 def dev_beside_test(runs: pd.DataFrame, metric: str, scale_of) -> list:
     """Per cell and selection rule: the dev loss of the kept step (model selection's number) beside the decoded
-    set's score (mean ± std over runs)."""
+    set's score (mean ± std over runs; dev loss to 3 decimals, the score to 2 on the paper's scale)."""
     rows = []
     keys = ["experiment", "dataset", "method", "size", "init", "test", "selection"]
     for key, g in runs.groupby(keys, sort=False, dropna=False):
         vals = pd.Series([s.get(metric, math.nan) * scale_of(t) for s, t in zip(g.scores, g.task)], dtype=float)
         dev = g.kept_dev_loss.astype(float)
         rows.append([*(fmt(k) for k in key[:-1]), SELECTIONS.get(key[-1], key[-1]), len(g),
-                     f"{fmt(dev.mean())} ± {fmt(dev.std(ddof=1))}",
-                     f"{fmt(vals.mean())} ± {fmt(vals.std(ddof=1))}",
+                     mean_std(dev, ".3f"), mean_std(vals, ".2f"),
                      ", ".join(f"{fmt(k)}/{fmt(s)}" for k, s in zip(g.kept_step, g.steps))])
     return md_table([*keys[:-2], "decoded set", "selection", "runs", "dev loss at the kept step",
                      f"{metric} on the decoded set", "kept step / budget"], rows)
