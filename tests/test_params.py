@@ -316,6 +316,13 @@ def test_paper_low_data_protocol_in_params_show_json(capsys):
     assert {(r["batch_size"], r["warmup_steps"], r["length_penalty"]) for (m, _), r in xsum.items()
             if m == "finetune"} == {(2, 0, 1.0)}
     assert sum(r["experiment"] == "lowdata_xsum" for r in rows.values()) == 2 * 4 * 3 * 3
+    # their test: 1,500 articles drawn at random (finetune.py:895@7544769), the same draw for every low-data run;
+    # the other XSum runs decode the whole test split
+    assert {(r["test_sample"], r["tests"]["test"]["input"]) for r in xsum.values()} == {
+        (1500, "data/paper/slices/xsum-test-random1500-seed0.jsonl")}
+    assert {r["tests"]["test"]["input"] for r in rows.values() if r["dataset"] == "xsum"
+            and r["experiment"] != "lowdata_xsum"} == {"data/paper/xsum/test.jsonl"}
+    assert all(r["test_sample"] is None for r in rows.values() if r["experiment"] != "lowdata_xsum")
     ft = P.build(REPO / "params.yaml", {"preset": "paper"}).runs["xsum/finetune/n50-s0-seed0"]
     assert " --batch-size 2 --grad-accum 3 " in ft.train_cmd and "--warmup-steps" not in ft.train_cmd  # default 0
     assert rows["xsum/prefix/full-seed0-p100-random"]["max_source_len"] == 512
@@ -341,7 +348,7 @@ def test_stage_commands_round_trip_through_the_stages_own_parsers(preset):
     the run's resolved settings (`params show --json`): a flag renamed or a value dropped on the way fails here.
     (The command builders live in prefixtune.params, which must import without torch: the Snakefile and the
     DVC render read it; the stage modules import torch.)"""
-    from prefixtune import decode, score, train
+    from prefixtune import decode, score, testset, train
 
     grid = P.build(REPO / "params.yaml", {"preset": preset})
     assert grid.runs
@@ -368,6 +375,12 @@ def test_stage_commands_round_trip_through_the_stages_own_parsers(preset):
             refs = c.ref if isinstance(c.ref, list) else [c.ref]
             task = grid.settings["datasets"][r.dataset]["task"]
             assert (str(c.hyp), str(c.out), c.task) == (t["hyp"], t["scores"], task) and t["refs"] in map(str, refs)
+    for slug, t in grid.testsets.items():  # each slice: what its name says, from the whole set to its files
+        a = _parsed(testset, t["cmd"])
+        assert (a.input, a.refs, a.out, a.out_refs) == (t["src_input"], t["src_refs"], t["input"], t["refs"])
+        drawn = f"-random{a.sample}-seed{a.seed}" if a.sample else ""
+        assert t["input"].endswith(drawn + (f"-first{a.first}" if a.first else "") + ".jsonl"), (slug, t["cmd"])
+        assert (a.first or None) == grid.settings["data"]["test_limit"]
 
 
 def test_params_defaults_are_the_configs_defaults(doc):

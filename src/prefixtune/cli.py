@@ -25,6 +25,7 @@ from .errors import InputError
 STAGES = {
     "download": ("prefixtune.data.download", "fetch a dataset's official release (or a local mirror)"),
     "linearize": ("prefixtune.data.linearize", "turn a raw release into source/target JSONL and splits"),
+    "testset": ("prefixtune.testset", "cut the test slice a run decodes: a seeded random sample, the first N"),
     "train": ("prefixtune.train", "train one method on one JSONL file"),
     "decode": ("prefixtune.decode", "generate outputs with a trained method (beam search)"),
     "score": ("prefixtune.score", "score hypotheses against references with the official metrics"),

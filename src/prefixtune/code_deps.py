@@ -21,7 +21,7 @@ from .data import MODULES as DATASET_MODULES
 
 PACKAGE = Path(__file__).resolve().parent  # src/prefixtune
 STAGE_MODULES = {"download": "prefixtune.data.download", "linearize": "prefixtune.data.linearize",
-                 "train": "prefixtune.train", "decode": "prefixtune.decode", "score": "prefixtune.score",
+                 "testset": "prefixtune.testset", "train": "prefixtune.train", "decode": "prefixtune.decode", "score": "prefixtune.score",
                  "aggregate": "prefixtune.aggregate", "plot": "prefixtune.plot", "params": "prefixtune.params",
                  "reproduce": "prefixtune.reproduce"}
 REGISTRY = re.compile(r"prefixtune(\.\w+)+(:\w+)?")  # "prefixtune.methods.prefix:Prefix"

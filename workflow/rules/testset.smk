@@ -1,8 +1,10 @@
-# testset: the first data.test_limit test inputs and their reference groups (only when test_limit is set),
+# testset: the test slice, an experiment's test_sample inputs drawn at random and/or the first data.test_limit,
+# with their reference groups (only when one is set),
 # so that decode and score see the same slice. Command and inputs: the stage table (common.smk).
 rule testset:
     input:
         lambda wc: inputs(stage("testset", wc.slug)),
+        code=lambda wc: stage("testset", wc.slug).code,  # the project files it runs: editing one re-runs it
     output:
         jsonl=f"data/{PRESET}/slices/{{slug}}.jsonl",
         refs=f"data/{PRESET}/slices/{{slug}}.refs.txt",

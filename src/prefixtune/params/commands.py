@@ -83,11 +83,12 @@ def score_cmd(task, hyp, refs, out, test_input):
                       + (["--categories", test_input] if task == "webnlg" else []))
 
 
-def testset_cmd(src_input, src_refs, n, out_input, out_refs):
-    """The first n test inputs and their reference groups (refs: groups separated by blank lines)."""
-    q = shlex.quote
-    return (f"mkdir -p {q(str(Path(out_input).parent))} && head -n {n} {q(src_input)} > {q(out_input)} && "
-            f"awk 'BEGIN {{RS=\"\"; ORS=\"\\n\\n\"}} NR <= {n}' {q(src_refs)} > {q(out_refs)}")
+def testset_cmd(src_input, src_refs, out_input, out_refs, sample=None, seed=0, first=None):
+    """The test slice: `sample` inputs drawn at random with `seed` (when set), then the first `first` (when set),
+    with their reference groups (prefixtune.testset)."""
+    return shlex.join(["prefixtune", "testset", "--input", src_input, "--refs", src_refs,
+                       *(["--sample", str(sample), "--seed", str(seed)] if sample else []),
+                       *(["--first", str(first)] if first else []), "--out", out_input, "--out-refs", out_refs])
 
 
 def download_cmd(source, mirror=None):

@@ -2,7 +2,8 @@
 
 Each preset writes only under its own folders, so running one never touches another's results:
     data/<preset>/<source>/      linearized data and low-data subsamples (data/raw/<source>: shared downloads)
-    data/<preset>/slices/        the first data.test_limit test inputs, when set
+    data/<preset>/slices/        the test slices: an experiment's test_sample inputs drawn at random and/or the
+                                 first data.test_limit, when set
     runs/<preset>/<run id>/      method/ (train), <test>.hyp.txt (decode), <test>.scores.json (score)
     results/<preset>/            tables/, metrics/, plots/ (aggregate, plot)
 A run id names its cell: e.g. `e2e/prefix/n100-s0-seed0-p10-random` (dataset, method label, size and
@@ -43,6 +44,7 @@ class Run:
     tests: dict = field(default_factory=dict)  # test name -> {input, refs, hyp, scores, decode_cmd, score_cmd}
     settings: dict = field(default_factory=dict)  # the resolved training/decoding settings (`params show --json`)
     dev_file: str | None = None  # model selection: the dev set `train --dev` reads
+    test_sample: int | None = None  # its decoded sets: this many inputs drawn at random (None: every input)
 
     @property
     def dir(self):
@@ -186,14 +188,18 @@ def expand(s: dict, where=PARAMS) -> Grid:
         run.train_cmd = C.train_cmd(dcfg["model"], base, mcfg, hp, train_file, run.method_dir, seed, p, init_text,
                                     dev_file, dp)
         run.settings = {"model": dcfg["model"], **C.settings(base, mcfg, hp, dp, init_text, dev_file, limit)}
+        drawn, draw_seed = exp.get("test_sample"), data.get("split_seed", 0)  # a random test subset, when set
+        run.test_sample = drawn
         for test in exp.get("tests") or dcfg.get("tests", ["test"]):
             src_in, src_refs = f"{base_dir}/{test}.jsonl", f"{base_dir}/{test}.refs.txt"
             tin, trefs = src_in, src_refs
-            if limit:
-                slug = f"{ds}-{test}-first{limit}"
+            if limit or drawn:
+                slug = "-".join([ds, test, *([f"random{drawn}-seed{draw_seed}"] if drawn else []),
+                                 *([f"first{limit}"] if limit else [])])
                 tin, trefs = f"data/{preset}/slices/{slug}.jsonl", f"data/{preset}/slices/{slug}.refs.txt"
                 testsets[slug] = {"input": tin, "refs": trefs, "source": source, "src_input": src_in,
-                                  "src_refs": src_refs, "cmd": C.testset_cmd(src_in, src_refs, limit, tin, trefs)}
+                                  "src_refs": src_refs,
+                                  "cmd": C.testset_cmd(src_in, src_refs, tin, trefs, drawn, draw_seed, limit)}
             hyp, sc = f"{run.dir}/{test}.hyp.txt", f"{run.dir}/{test}.scores.json"
             run.tests[test] = {"test": test, "selection": "primary", "input": tin, "refs": trefs, "hyp": hyp,
                                "scores": sc, "decode_cmd": C.decode_cmd(dcfg["model"], run.method_dir, tin, hyp, dp),
@@ -279,10 +285,10 @@ def expected_plots(runs, results="results") -> list:
 
 
 def run_record(r: Run) -> dict:
-    """One run as `params show --json` prints it (null where a setting does not apply; test_limit null:
-    the whole test set; dev null: no model selection on a dev set; tests: each decoded set, its input file and
-    the selection rule whose parameters decode it)."""
+    """One run as `params show --json` prints it (null where a setting does not apply; test_sample and
+    test_limit null: the whole test set; dev null: no model selection on a dev set; tests: each decoded set,
+    its input file and the selection rule whose parameters decode it)."""
     return {"id": r.id, "preset": r.preset, "experiment": r.experiments[0], "experiments": r.experiments,
             "dataset": r.dataset, "method": r.method, "base_method": r.base_method, "size": r.size, "sample": r.sample,
-            "seed": r.seed, "prefix_len": r.prefix_len, "init": r.init, **r.settings,
+            "seed": r.seed, "prefix_len": r.prefix_len, "init": r.init, **r.settings, "test_sample": r.test_sample,
             "tests": {name: {"input": t["input"], "selection": t["selection"]} for name, t in r.tests.items()}}

@@ -87,13 +87,13 @@ def reproduction(grid: Grid) -> tuple:
 def table(grid: Grid, overlay: dict | None = None) -> list[Stage]:
     """Every stage of the preset, upstream first."""
     logs = f"logs/{grid.preset}"
-    code = {kind: tuple(code_deps(kind)) for kind in KINDS if kind != "testset"}
+    code = {kind: tuple(code_deps(kind)) for kind in KINDS}
     out = [Stage("download", s, cmd, (), (f"data/raw/{s}",), f"logs/download/{s}.log", code["download"])
            for s, cmd in grid.downloads.items()]
     out += [Stage("linearize", s, cmd, tuple(grid.linearize_deps[s]), tuple(grid.data_files(s)),
                   f"{logs}/linearize/{s}.log", code["linearize"]) for s, cmd in grid.linearize.items()]
     out += [Stage("testset", slug, t["cmd"], (t["src_input"], t["src_refs"]), (t["input"], t["refs"]),
-                  f"{logs}/testset/{slug}.log") for slug, t in grid.testsets.items()]
+                  f"{logs}/testset/{slug}.log", code["testset"]) for slug, t in grid.testsets.items()]
     for rid, r in grid.runs.items():
         out.append(Stage("train", rid, r.train_cmd, (r.train_file, *([r.dev_file] if r.dev_file else [])),
                          (r.method_dir,), f"{logs}/train/{rid}.log", code["train"]))
