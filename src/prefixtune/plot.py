@@ -208,7 +208,10 @@ def plot_init(df, path):
         ax.set_ylabel(ylabel)
         ax.set_title(f"{ds}, {method}, {'full data' if size == 'full' else f'n={size}'}")
         ax.grid(alpha=0.3, axis="y")
-    fig.suptitle("Prefix initialization")
+    n = sub["n"].max() if len(sub) else 0
+    about = f"\n{sub['model'].iloc[0]}, {sub['test'].iloc[0]} set" if len(sub) and "model" in sub else ""
+    fig.suptitle(f"Prefix initialization (mean ± std over {n} run{'s' if n != 1 else ''} per bar; the first "
+                 f"selection rule){about}", fontsize=10, y=1.06)  # above the panel titles
     _save(fig, path)
 
 
