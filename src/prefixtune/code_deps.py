@@ -21,8 +21,8 @@ from .data import MODULES as DATASET_MODULES
 
 PACKAGE = Path(__file__).resolve().parent  # src/prefixtune
 STAGE_MODULES = {"download": "prefixtune.data.download", "linearize": "prefixtune.data.linearize",
-                 "testset": "prefixtune.testset", "train": "prefixtune.train", "decode": "prefixtune.decode", "score": "prefixtune.score",
-                 "aggregate": "prefixtune.aggregate", "plot": "prefixtune.plot", "params": "prefixtune.params",
+                 "testset": "prefixtune.testset", "train": "prefixtune.train", "decode": "prefixtune.decode",
+                 "score": "prefixtune.score", "aggregate": "prefixtune.aggregate", "plot": "prefixtune.plot", "params": "prefixtune.params",
                  "reproduce": "prefixtune.reproduce"}
 REGISTRY = re.compile(r"prefixtune(\.\w+)+(:\w+)?")  # "prefixtune.methods.prefix:Prefix"
 SKIP = {"prefixtune.cli"}  # dispatches to every stage by name: not a dependency of any one

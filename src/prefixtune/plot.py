@@ -86,6 +86,14 @@ def varying(df, key):
     return [g for g, v in groups if v.nunique(dropna=True) > 1]
 
 
+def caption(d, per) -> tuple[str, str]:
+    """What a figure's title says of its data: "mean ± std over N runs per <per>", and a second line naming the
+    model and the decoded set ("" when the table has no model column)."""
+    n = d["n"].max() if len(d) else 0
+    about = f"\n{d['model'].iloc[0]}, {d['test'].iloc[0]} set" if len(d) and "model" in d else ""
+    return f"mean ± std over {n} run{'s' if n != 1 else ''} per {per}", about
+
+
 def _save(fig, path):
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
@@ -123,10 +131,8 @@ def plot_lowdata(df, dataset, path):
     if ms:  # one legend for the figure, below the panels, where it covers no point
         fig.legend(*axes[0][0].get_legend_handles_labels(), title="method", loc="upper center",
                    bbox_to_anchor=(0.5, 0.02), ncol=len(methods), frameon=False)
-    n = d["n"].max() if len(d) else 0
-    about = f"{d['model'].iloc[0]}, {d['test'].iloc[0]} set" if len(d) and "model" in d else ""
-    fig.suptitle(f"{dataset}: low-data (mean ± std over {n} run{'s' if n != 1 else ''} per point)"
-                 + (f"\n{about}" if about else ""), fontsize=10)
+    spread, about = caption(d, "point")
+    fig.suptitle(f"{dataset}: low-data ({spread}){about}", fontsize=10)
     _save(fig, path)
     if ms:  # the first panel's curves as data, one column per method: what DVC's plots read
         y, _, _ = scaled(d, ms[0])
@@ -208,10 +214,9 @@ def plot_init(df, path):
         ax.set_ylabel(ylabel)
         ax.set_title(f"{ds}, {method}, {'full data' if size == 'full' else f'n={size}'}")
         ax.grid(alpha=0.3, axis="y")
-    n = sub["n"].max() if len(sub) else 0
-    about = f"\n{sub['model'].iloc[0]}, {sub['test'].iloc[0]} set" if len(sub) and "model" in sub else ""
-    fig.suptitle(f"Prefix initialization (mean ± std over {n} run{'s' if n != 1 else ''} per bar; the first "
-                 f"selection rule){about}", fontsize=10, y=1.06)  # above the panel titles
+    spread, about = caption(sub, "bar")
+    fig.suptitle(f"Prefix initialization ({spread}; the first selection rule){about}", fontsize=10,
+                 y=1.06)  # above the panel titles
     _save(fig, path)
 
 

@@ -20,6 +20,7 @@ from ..errors import InputError
 from ..registry import describe
 from ..run_folder import cpu_label, decoded, finished, machine
 from ..verdict import MIN_PAIRS, paired_t
+from .checklist import mean_std
 
 PRESET = "cpu"
 METRICS = ["BLEU", "NIST", "METEOR", "ROUGE_L", "CIDEr"]
@@ -133,7 +134,7 @@ def results_table(runs) -> str:
         cells = [method, str(size), str(len(g))]
         for m in METRICS:
             v = g[m] * (100 if m == "BLEU" else 1)
-            cells.append(f"{v.mean():.2f}" + (f" ± {v.std(ddof=1):.2f}" if len(g) > 1 else ""))
+            cells.append(mean_std(v, ".2f"))
         cells.append(", ".join(f"{b:.0f}/{t}" for b, t in zip(g["best_step"], g["steps"])))
         rows.append(cells)
     head = ["method", "size", "n", *(m + (" ×100" if m == "BLEU" else "") for m in METRICS), "kept step / budget"]
