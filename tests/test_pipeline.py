@@ -363,7 +363,8 @@ def test_run_grid_stops_and_continues_without_redoing_finished_runs(tmp_path):
 
 def test_run_grid_experiment_runs_that_experiments_runs_pairs_early(tmp_path, monkeypatch, capsys):
     """run-grid --experiment NAME hands DVC only the runs of NAME (one shared with another experiment
-    included) in pairs-early order, not the experiments' order; --each runs after each of them; an unknown NAME is one line and exit 2, before DVC is called."""
+    included) in pairs-early order, not the experiments' order; --each runs after each of them; an unknown NAME
+    is one line and exit 2, before DVC is called."""
     from prefixtune import run_grid
 
     repo = copy_repo(tmp_path / "repo")

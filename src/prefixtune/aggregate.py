@@ -87,7 +87,8 @@ CURVE_KEYS = ["run", "dataset", "method", "size", "sample", "seed", "step", "los
 
 def training_curves(grid, runs_dir) -> pd.DataFrame:
     """Every low-data run's training log (method/log.jsonl: train loss per optimizer step, as the objective and
-    per target token, dev loss per target token where it was evaluated) with its best step (method.json), one row per step: what `plot` draws per run."""
+    per target token, dev loss per target token where it was evaluated) with its best step (method.json), one row
+    per step: what `plot` draws per run."""
     rows = []
     for rid, run in grid.runs.items():
         if "lowdata" not in run.tables:

@@ -86,9 +86,10 @@ def claims_section(ledger) -> list:
     for r in ledger.to_dict("records"):
         sides = f"{r['a']} vs {r['b']}" if isinstance(r.get("b"), str) and r["b"] else str(r.get("a") or "–")
         sel = r.get("selection")
-        rows.append([r["claim"], r["text"], r["where"], r["experiment"], sides or "–", sel if isinstance(sel, str) else "–",
-                     checklist.fmt(r.get("pairs")), ci(r), r["verdict"] + (" (proxy)" if r.get("proxy") is True and not r["verdict"].startswith("not run") else ""),
-                     checklist.fmt(r.get("paper"), "g")])
+        proxy = r.get("proxy") is True and not r["verdict"].startswith("not run")
+        rows.append([r["claim"], r["text"], r["where"], r["experiment"], sides or "–",
+                     sel if isinstance(sel, str) else "–", checklist.fmt(r.get("pairs")), ci(r),
+                     r["verdict"] + (" (proxy)" if proxy else ""), checklist.fmt(r.get("paper"), "g")])
     return checklist.md_table(["id", "claim", "where", "experiment", "a vs b", "selection", "pairs",
                                "mean a − b [95% CI]", "verdict", "paper"], rows)
 
