@@ -94,6 +94,7 @@ def test_a_claim_is_decided_by_the_t_interval_of_paired_runs(prefix, finetune, v
                           {"e2e": "gpt2-medium"})
     (row,) = out.to_dict("records")
     assert row["verdict"] == verdict and row["proxy"] and row["paper"] == 2.9
+    assert math.isnan(row["low"]) == verdict.startswith("pending")  # no interval on the first pairs in
     assert row["mean_difference"] == pytest.approx(100 * (sum(prefix) - sum(finetune)) / len(prefix))
 
 
@@ -180,3 +181,17 @@ def test_validation_beside_the_decoded_score_rounds_alike_and_shows_no_spread_fo
     prefix, finetune = (line.split(" | ") for line in table[2:])
     assert prefix[-4:-1] == ["2", "1.499 ± 0.013", "59.12 ± 2.26"] and prefix[-1] == "100/200, 50/200 |"
     assert finetune[-4:-1] == ["1", "2.526", "51.57"]  # one run: its value, no "± –"
+
+
+def test_the_report_explains_every_column_of_the_csv_files_it_writes(tmp_path):
+    """The CSVs' glossary in reproduction.md is CSV_COLUMNS; it must name exactly the columns the files have."""
+    from prefixtune.reproduce import CSV_COLUMNS
+
+    out = tmp_path / "reproduction.md"
+    done = subprocess.run([str(BIN / "prefixtune"), "reproduce", "--preset", "cpu", "--out", str(out)], cwd=REPO,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    for name, cols in CSV_COLUMNS.items():
+        assert list(pd.read_csv(tmp_path / name, nrows=0).columns) == list(cols), name
+    text = out.read_text()
+    assert all(f"| {c} | {m} |" in text for cols in CSV_COLUMNS.values() for c, m in cols.items())

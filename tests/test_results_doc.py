@@ -68,13 +68,36 @@ def test_times_name_the_cpu_of_each_run_and_sum_per_cpu():
     out = []
     md.times(out.append, runs, 2)
     text = "\n".join(out)
-    assert "| a | Intel(R) Xeon(R) Processor (amx_bf16) | 200/200 | 420 | 840 | 180 | 174 | 6 |" in text
-    assert "| b | AMD EPYC (avx2) | 200/200 | 2400 | 4800 | 900 | 888 | 6 |" in text
+    assert "| a | Intel(R) Xeon(R) Processor (amx_bf16) | 200/200 | 420 | 840 | 180 | 174 | 6 | 6 |" in text
+    assert "| b | AMD EPYC (avx2) | 200/200 | 2400 | 4800 | 900 | 888 | 6 | 6 |" in text
     # a: (420 + 180 + 174 + 6 + 6) / 60 = 13.1 min; b: (2400 + 900 + 888 + 12) / 60 = 70 min
     assert "- Intel(R) Xeon(R) Processor (amx_bf16): 1 run(s), 13 minutes in all, 13 per run (median)" in text
     assert "- AMD EPYC (avx2): 1 run(s), 70 minutes in all, 70 per run (median)" in text
-    assert "Sum over the 2 finished runs: 83 minutes; by CPU:" in text
+    assert "Sum over the 2 finished runs (every column but train CPU s, from the unrounded seconds): 83 minutes; by CPU:" in text
 
     table = "\n".join(checklist.times(runs.assign(experiment="lowdata_e2e")))
     assert "| Intel(R) Xeon(R) Processor (amx_bf16) | prefix | 100 | 1 | 7.0 | 5.9 | 0.2 |" in table
     assert "| AMD EPYC (avx2) | prefix | 100 | 1 | 40.0 | 29.8 | 0.2 |" in table
+
+
+def test_the_doc_says_when_the_selection_rules_put_a_claim_on_opposite_sides_of_zero():
+    """The all-sizes mean of prefix − finetune under each selection rule: a sentence when the signs differ, none
+    when they agree."""
+    import pandas as pd
+
+    from prefixtune.report import results_doc as md
+
+    def runs(prefix_alt):
+        scores = (("prefix", "primary", 0.60), ("finetune", "primary", 0.55), ("prefix", "alt", prefix_alt),
+                  ("finetune", "alt", 0.55))
+        return pd.DataFrame([{"method": m, "size": 50, "sample": s, "seed": 0, "selection": sel, "BLEU": b}
+                             for s in range(2) for m, sel, b in scores])
+
+    out = []
+    md.rules_disagree(out.append, runs(0.50))
+    assert len(out) == 1 and out[0].startswith("**The rules disagree on prefix − finetune:**")
+    assert "+5.00 over 2 pairs with the authors' rule" in out[0]
+    assert "-5.00 over 2 pairs with selection every" in out[0]
+    out = []
+    md.rules_disagree(out.append, runs(0.58))
+    assert out == []

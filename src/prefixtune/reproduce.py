@@ -25,6 +25,32 @@ NUMBER_KEYS = ("id", "table", "page", "dataset", "model", "method", "row", "expe
                "metric", "value")
 CLAIM_KEYS = ("id", "claim", "where", "experiment", "compare", "metric", "rule")
 HEADLINE = {"e2e": "BLEU", "webnlg": "BLEU_A", "dart": "BLEU", "xsum": "rouge2"}  # the dev-beside-test metric
+# What each column of the two CSV files means (the report prints them; a test checks they are the files' columns).
+CSV_COLUMNS = {
+    "reproduction.csv": {
+        "id": "the number's id in docs/paper_results.yaml (table.dataset.model.method.column)",
+        "table": "the paper's table", "page": "its page in the ACL PDF, 1–16 (proceedings page: page + 4581)",
+        "dataset": "the dataset", "model": "the paper's model for the number", "method": "the method",
+        "row": "the table's row label as printed", "column": "the table's column label as printed",
+        "split": "the set the paper scores", "metric": "the metric (docs/paper_results.yaml's name)",
+        "paper": "the paper's value as printed", "ours": "our mean over the matching runs, on the paper's scale",
+        "ours_std": "their standard deviation (empty for one run)", "n": "how many of our runs the mean is over",
+        "difference": "ours − paper", "epsilon": "ε, where the number is judged (our model is the paper's)",
+        "our_model": "the exact model our runs used", "status": "reproduced within ε, differs by more than ε, "
+        "proxy: <model>, pending, not run (and why) or not computed (which metric)"},
+    "claims.csv": {
+        "claim": "the claim's id in docs/claims.yaml", "text": "the claim", "where": "where the paper states it",
+        "experiment": "params.yaml's experiment that tests it", "metric": "the metric compared",
+        "rule": "better, comparable, not_worse or peak (the verdicts above)",
+        "margin": "the bound of a comparable or not_worse claim, on the metric's scale",
+        "proxy": "True when the preset runs the claim on a model other than the paper's (False where it does not "
+                 "run the claim)",
+        "paper": "the paper's number for the claim, in the claim's unit", "a": "the first side (method or init)",
+        "b": "the side it is compared with", "verdict": "the verdict, or pending (pairs finished of those planned) "
+        "or not run (why)", "model": "the exact model the preset runs the claim on", "test": "the set decoded "
+        "and scored", "selection": "the selection rule whose parameters were decoded", "pairs": "paired runs",
+        "mean_difference": "the mean of a − b over the pairs", "low": "the 95% interval's lower bound (empty "
+        "while pending)", "high": "its upper bound"}}
 
 
 def add_arguments(p):
@@ -91,7 +117,20 @@ def claims_section(ledger) -> list:
                      sel if isinstance(sel, str) else "–", checklist.fmt(r.get("pairs")), ci(r),
                      r["verdict"] + (" (proxy)" if proxy else ""), checklist.fmt(r.get("paper"), "g")])
     return checklist.md_table(["id", "claim", "where", "experiment", "a vs b", "selection", "pairs",
-                               "mean a − b [95% CI]", "verdict", "paper"], rows)
+                               "mean a − b [95% CI]", "verdict", "paper's number"], rows)
+
+
+def verdict_words(ledger) -> str:
+    """What each verdict says, rule by rule, with the margins the ledger sets (claims.py's judge)."""
+    margins = "; ".join(f"{r.claim}: {r.margin:g} ({r.metric})" for r in ledger.drop_duplicates("claim").itertuples()
+                        if r.rule in ("comparable", "not_worse"))
+    return ("Verdicts: a 'better' claim (a beats b) holds when the interval lies above 0, is reversed when it lies "
+            "below 0, and is not resolved when it contains 0; a 'comparable' claim holds when the interval lies "
+            "inside ±margin, does not hold when it lies outside, and is not resolved otherwise; a 'not_worse' claim "
+            "(a at least as good as b) holds when the interval lies above −margin, does not hold when it lies below, "
+            "and is not resolved otherwise; a 'peak' claim names the prefix length with the best mean score. "
+            f"Margins, on the paper's scale of the claim's metric: {margins or 'none in this ledger'}. A pending claim "
+            "shows its mean so far and no interval.")
 
 
 def numbers_section(table) -> list:
@@ -125,22 +164,34 @@ def render(preset, grid, runs, ledger, table, protocol_rows, releases) -> str:
              "both).", "",
              "## The claims ledger", "",
              "Each claim of the paper, the experiment that tests it, and its verdict on the finished runs: the paired "
-             "differences a − b (runs paired as docs/claims.yaml says), their mean and 95% interval by Student's t "
-             "with n − 1 degrees of freedom; pending until every pair the preset plans has finished (at least 3), so that "
-             "a claim pooled over sizes is not judged on the first sizes in. A verdict marked (proxy) is a finding "
-             "on a model other than the paper's, not a judgement of the paper. `paper`: the number the paper states "
-             "for the claim, where it states one. Selection: the authors' rule keeps the parameters with the lowest "
+             "differences a − b (runs paired as docs/claims.yaml says), their mean and two-sided 95% interval by "
+             "Student's t with n − 1 degrees of freedom, n the number of pairs; pending until every pair the preset "
+             "plans has finished (at least 3), so that a claim pooled over sizes is not judged on the first sizes "
+             "in. A verdict marked (proxy) is a finding on a model other than the paper's, not a judgement of the "
+             "paper. " + verdict_words(ledger) + " `paper's number`: the number the paper states for the claim, "
+             "where it states one, in the claim's own unit (the BLEU gap of a 'better' claim, the threshold prefix "
+             "length of a 'peak' claim). Selection: the authors' rule keeps the parameters with the lowest "
              "dev loss looked at every `eval_every` steps (50 in the low-data runs, their code's default); 'every "
              "tenth of the budget' looks every `eval_every_alt` steps, on the same training. Figures under "
              f"results/{preset}/plots are redrawn by the plot stage once every run of the preset has finished; "
-             "until then they may show an earlier grid.", "", *claims_section(ledger), "",
+             "until then the files there are those of the last complete grid, if any.", "",
+             *claims_section(ledger), "",
              "## The paper's numbers beside ours", "",
              "Every number of the paper's results tables (docs/paper_results.yaml), matched to the runs of the same "
              "experiment, dataset, method and set, authors' selection rule, on the paper's scale "
-             "(src/prefixtune/report/numbers.py). \"Reproduced within ε\" only where our model is the paper's.", "",
+             "(src/prefixtune/report/numbers.py). \"Reproduced within ε\" only where our model is the paper's (ε "
+             "per metric on the paper's scale: " + ", ".join(f"{m} {e:g}" for m, e in numbers.EPSILON.items())
+             + "); a number from an experiment run on another model is shown beside ours as \"proxy\", not "
+             "judged. \"not computed\": MoverScore (mover), BERTScore (bert) and BLEURT (bleurt), which Table 2 "
+             "prints for DART and this pipeline does not compute. The paper's figures (Figures 3–8: low-data, prefix "
+             "length, initialization, data efficiency) print no values, so their experiments have no row here; "
+             "their comparisons are in the claims ledger above.", "",
              *numbers_section(table), "",
              "## Reproducibility checklist", "", "### Compute and software (as each run's train stage recorded them)",
-             "", *checklist.compute(runs), "", "### Parameters", "", *checklist.parameters(runs), "",
+             "", *checklist.compute(runs), "", "### Parameters", "",
+             "Trainable (kept): the parameters a run trains and keeps (prefix-tuning: the prefix P, after the "
+             "reparametrization MLP that trained it is dropped; fine-tuning: every weight); fraction: of the base "
+             "model's.", "", *checklist.parameters(runs), "",
              "### Time per run", "", "Wall-clock minutes from each stage's run.json, mean over the cell's runs on one CPU; a "
              "run that shared the cores with other work took longer (docs/results.md gives CPU seconds beside them "
              "for the cpu preset).", "", *checklist.times(runs), "",
@@ -156,11 +207,17 @@ def render(preset, grid, runs, ledger, table, protocol_rows, releases) -> str:
                       *checklist.dev_beside_test(runs[runs.task == task], metric, lambda t, s=scale: s), ""]
     lines += ["### Hyper-parameters and how each was chosen", "",
               "The settings of the paper's protocol this preset runs (docs/protocol.md has every row with its source, "
-              "file:line in the authors' code).", "", *checklist.hyperparameters(protocol_rows, preset), "",
+              "file:line in the authors' code; what each setting means: its description in "
+              "workflow/schemas/params.schema.yaml).", "", *checklist.hyperparameters(protocol_rows, preset), "",
               "Chosen by a search on a low-data dev set (never the test set), as A.2 chooses hyper-parameters; "
               "params.yaml's comments say which value each run uses:", "",
               *checklist.dev_searches(f"{grid.results}/tuning"), "",
-              "### Data", "", *checklist.data_pins(releases, sorted(grid.downloads)), ""]
+              "### Data", "", *checklist.data_pins(releases, sorted(grid.downloads)), "",
+              "## The CSV files beside this report", ""]
+    for name, cols in CSV_COLUMNS.items():
+        lines += [f"{name}, one row per " + ("paper number" if name == "reproduction.csv" else
+                                             "claim, comparison (a vs b) and selection rule") + ":", "",
+                  *checklist.md_table(["column", "meaning"], [[c, m] for c, m in cols.items()]), ""]
     return "\n".join(lines)
 
 

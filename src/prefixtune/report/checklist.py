@@ -93,6 +93,10 @@ def dev_beside_test(runs: pd.DataFrame, metric: str, scale_of) -> list:
                      f"{metric} on the decoded set", "kept step / budget"], rows)
 
 
+def yes_no(v):
+    return ("yes" if v else "no") if isinstance(v, bool) else v
+
+
 def hyperparameters(protocol_rows: list, preset: str) -> list:
     """Each setting of the paper's protocol this preset runs, its value, and how it was chosen."""
     rows = []
@@ -106,7 +110,8 @@ def hyperparameters(protocol_rows: list, preset: str) -> list:
                "the paper" if status == "same" else status.replace("differs: ", "ours, not the paper's: "))
         where = " ".join(fmt(r.get(k)) for k in ("experiment", "dataset", "method") if r.get(k) is not None)
         where += f" n = {r['size']}" if r.get("size") is not None else ""
-        rows.append([where or "all", r["setting"], fmt(ours, "g"), fmt(r["paper"], "g"), fmt(r["authors"], "g"), how])
+        cells = [yes_no(v) for v in (ours, r["paper"], r["authors"])]
+        rows.append([where or "all", r["setting"], *(fmt(v, "g") for v in cells), how])
     return md_table(["runs", "setting", "ours", "paper", "authors' code", "how it was chosen"], rows)
 
 
@@ -121,7 +126,7 @@ def dev_searches(folder) -> list:
         for method, g in df.groupby("method", sort=False):
             best = g.loc[g.dev_loss.idxmin()]
             on = ", ".join(f"{k} {g[k].iloc[0]}" for k in ("size", "sample", "steps") if k in g.columns)
-            lines.append(f"- {path.name}: {method}, lr tried " + ", ".join(f"{x:g}" for x in g.lr)
+            lines.append(f"- {path}: {method}, lr tried " + ", ".join(f"{x:g}" for x in g.lr)
                          + f" ({on}); lowest dev loss {best.dev_loss:.3f} at lr {best.lr:g}")
     return lines or ["- none (every setting above comes from the paper or the authors' code)"]
 

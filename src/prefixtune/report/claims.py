@@ -23,6 +23,7 @@ import math
 import pandas as pd
 
 from ..errors import InputError
+from ..registry import describe
 from ..verdict import MIN_PAIRS, paired_t
 from .numbers import short, value
 from .runs import SELECTIONS
@@ -74,7 +75,7 @@ def verdicts(claims: list, runs: pd.DataFrame, grid, paper_claims: dict, paper_m
     rows = []
     for c in claims:
         base = {"claim": c["id"], "text": c["claim"], "where": c["where"], "experiment": c["experiment"],
-                "metric": c["metric"], "rule": c["rule"], "proxy": False,
+                "metric": c["metric"], "rule": c["rule"], "margin": c.get("margin", math.nan), "proxy": False,
                 "paper": (paper_claims.get(c.get("paper")) or {}).get("value", math.nan)}
         mine = [r for r in grid.runs.values() if c["experiment"] in r.experiments
                 and all(getattr(r, k) == v for k, v in (c.get("only") or {}).items())]
@@ -86,7 +87,7 @@ def verdicts(claims: list, runs: pd.DataFrame, grid, paper_claims: dict, paper_m
         sub = scored(runs, c)
         models = sorted({short(r.settings["model"]) for r in mine})  # what the preset runs, finished or not
         paper = sorted({short(paper_models[r.dataset]) for r in mine if r.dataset in paper_models})
-        base["model"] = ", ".join(models)
+        base["model"] = "; ".join(sorted({describe(r.settings["model"]) for r in mine}))  # the exact model
         base["proxy"] = models != paper
         if c["rule"] == "peak":
             rows += peaks(sub, c, base, planned)
@@ -108,11 +109,12 @@ def verdicts(claims: list, runs: pd.DataFrame, grid, paper_claims: dict, paper_m
                     continue
                 for (test, sel), g in pairs.groupby(["test", "selection"], sort=False):
                     v = paired_t(g.d, a, b)
-                    text = (f"pending ({v.n} of {needed} pairs)" if v.n < needed
-                            else judge(c["rule"], v.low, v.high, c.get("margin")))
+                    pending = v.n < needed  # no interval: one on the first sizes in would read as a result
                     rows.append({**base, "a": a, "b": b, "test": test, "selection": SELECTIONS.get(sel, sel),
-                                 "pairs": v.n, "mean_difference": v.mean, "low": v.low, "high": v.high,
-                                 "verdict": text})
+                                 "pairs": v.n, "mean_difference": v.mean, "low": math.nan if pending else v.low,
+                                 "high": math.nan if pending else v.high,
+                                 "verdict": f"pending ({v.n} of {needed} pairs)" if pending
+                                 else judge(c["rule"], v.low, v.high, c.get("margin"))})
     return pd.DataFrame(rows)
 
 

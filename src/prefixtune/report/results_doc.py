@@ -48,13 +48,14 @@ def md_table(head, rows):
     return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
 
 
-def finished_runs(root: Path, grid) -> pd.DataFrame:
-    """One row per finished run and selection rule (its scores exist): cell keys, metrics, kept step, times."""
+def finished_runs(root: Path, planned) -> pd.DataFrame:
+    """One row per finished run of `planned` (the grid's runs) and selection rule (its scores exist): cell keys,
+    metrics, kept step, times."""
     rows = [{"run": r.id, "method": r.method, "size": r.size, "sample": r.sample, "seed": r.seed,
              "selection": d["selection"], **{m: d["scores"][m] for m in METRICS}, "best_step": d["kept_step"],
              **{k: d[k] for k in ("steps_run", "steps", "train_s", "train_cpu_s", "decode_s", "score_s")},
              "cpu": cpu_label(machine(root / r.dir / "method"))}
-            for r in grid.runs.values() if finished(r, root / r.dir) for d in decoded(r, root / r.dir)]
+            for r in planned if finished(r, root / r.dir) for d in decoded(r, root / r.dir)]
     return pd.DataFrame(rows, columns=["run", "method", "size", "sample", "seed", "selection", *METRICS, "best_step",
                                        "steps_run", "steps", "train_s", "train_cpu_s", "decode_s", "score_s", "cpu"])
 
@@ -67,7 +68,8 @@ def settings_table(grid):
         rows[(r.method, r.size)] = [r.method, str(r.size), f"{float(s['lr']):g}", str(s["batch_size"]),
                                     str(s["max_steps"]), str(s["eval_every"]), str(r.prefix_len or "–"),
                                     s["init_text"] or "–", str(s["beam"]), str(s["max_new_tokens"])]
-    head = ["method", "size", "lr", "batch", "step budget", "dev loss every", "P", "init", "beam", "max new tokens"]
+    head = ["method", "size", "lr", "batch", "step budget", "dev loss every", "prefix length", "init", "beam",
+            "max new tokens"]
     return md_table(head, [v for _, v in sorted(rows.items(), key=lambda kv: (kv[0][0], int(kv[0][1])))])
 
 
@@ -137,7 +139,7 @@ def results_table(runs) -> str:
             cells.append(mean_std(v, ".2f"))
         cells.append(", ".join(f"{b:.0f}/{t}" for b, t in zip(g["best_step"], g["steps"])))
         rows.append(cells)
-    head = ["method", "size", "n", *(m + (" ×100" if m == "BLEU" else "") for m in METRICS), "kept step / budget"]
+    head = ["method", "size", "runs", *(m + (" ×100" if m == "BLEU" else "") for m in METRICS), "kept step / budget"]
     return md_table(head, rows) if rows else "No run has finished yet."
 
 
@@ -148,7 +150,7 @@ def claims(runs, w, words: dict, label="", grid=None):
     diffs = {f"{a} − {b}": gaps(runs, a, b) for a, b, _ in CLAIMS}
     for (a, b, claim), d in zip(CLAIMS, diffs.values()):
         plan = planned_pairs(grid, a, b) if grid is not None else d.index.get_level_values("size").value_counts()
-        parts = [f"n = {size}: {g.mean():+.2f} over {len(g)} pair(s), **{verdict(g, a, b, plan.get(size, 0))}**"
+        parts = [f"size {size}: {g.mean():+.2f} over {len(g)} pair(s), **{verdict(g, a, b, plan.get(size, 0))}**"
                  for size, g in d.groupby(level="size")] if len(d) else ["no pairs yet"]
         if len(plan) > 1 and len(d):
             parts.append(f"all sizes: {d.mean():+.2f} over {len(d)} pairs, **{verdict(d, a, b, plan.sum())}**")
@@ -164,9 +166,12 @@ def claims(runs, w, words: dict, label="", grid=None):
 
 def render(root: Path) -> str:
     grid = P.build(root / "params.yaml", {"preset": PRESET})
-    # the low-data grid only: the init runs' figure and verdicts are in results/cpu/reproduction.md
-    own = [r for r in grid.runs.values() if "lowdata" not in r.experiments]  # the init experiment's own runs
-    inits = (sum(finished(r, root / r.dir) for r in own), len(own))
+    every = finished_runs(root, grid.runs.values())  # the preset's finished runs, low-data and init: their times
+    init = [r for r in grid.runs.values() if "init" in r.experiments]
+    inits = {"runs": len(init), "own": sum("lowdata" not in r.experiments for r in init),
+             "own_done": sum(finished(r, root / r.dir) for r in init if "lowdata" not in r.experiments),
+             "all": len(grid.runs), "all_done": every["run"].nunique()}
+    # the low-data grid only from here: the init runs' figure and verdicts are in results/cpu/reproduction.md
     grid.runs = {rid: r for rid, r in grid.runs.items() if "lowdata" in r.experiments}
     paper_sizes = sorted({r.size for r in P.build(root / "params.yaml", {"preset": "paper"}).runs.values()
                           if "lowdata" in r.experiments and r.dataset == "e2e"})
@@ -174,7 +179,7 @@ def render(root: Path) -> str:
              "sizes": ", ".join(str(n) for n in sorted({r.size for r in grid.runs.values()}))}
     s = grid.settings
     model = describe(s["datasets"]["e2e"]["model"])
-    runs = finished_runs(root, grid)
+    runs = finished_runs(root, grid.runs.values())
     n_done = runs["run"].nunique()
     out = []
     w = out.append
@@ -184,7 +189,8 @@ def render(root: Path) -> str:
         w(f"### Selection: {rule}\n")
         w(results_table(runs[runs["selection"] == sel]) + "\n")
     w("BLEU ×100; NIST, METEOR, ROUGE_L and CIDEr as the official E2E scorer prints them (METEOR and ROUGE_L on a "
-      "0–1 scale, which the paper prints ×100). n: finished subsamples; ± the standard deviation over them.\n")
+      "0–1 scale; the paper's E2E tables print them ×100). runs: the cell's finished runs (training subsamples × "
+      "seeds); ± the standard deviation over them.\n")
     if n_done < len(grid.runs):  # the plot stage redraws them from the whole grid
         w(f"The figures (results/{PRESET}/plots/lowdata_e2e.png, training_e2e.png) are drawn when every run is in; "
           "the files there now show the earlier protocol's grid, so they are not shown here.\n")
@@ -205,10 +211,24 @@ def render(root: Path) -> str:
     for sel, rule in RULES.items():
         w(f"### Selection: {rule}\n")
         claims(runs[runs["selection"] == sel], w, words, grid=grid)
+    rules_disagree(w, runs)
 
-    times(w, runs, n_done)
+    times(w, every, inits["all_done"])
     earlier(w, root, model, words)
     return "\n".join(out)
+
+
+def rules_disagree(w, runs):
+    """A sentence wherever the two selection rules put a claim's mean difference over all sizes on opposite sides of
+    0: the reader should not take either rule's sign as the proxy's answer."""
+    how = {"primary": "the " + RULES["primary"], "alt": "selection " + RULES["alt"]}
+    for a, b, _ in CLAIMS:
+        means = {sel: gaps(runs[runs["selection"] == sel], a, b) for sel in RULES}
+        if all(len(d) for d in means.values()) and len({math.copysign(1, d.mean()) for d in means.values()}) > 1:
+            w(f"**The rules disagree on {a} − {b}:** over all sizes and the pairs finished, its mean (BLEU ×100) is "
+              + " and ".join(f"{d.mean():+.2f} over {len(d)} pairs with {how[sel]}" for sel, d in means.items())
+              + ". On this proxy, which method looks ahead depends on how often the dev loss is looked at, not "
+              "only on the method; read each rule's verdict, not one of them.\n")
 
 
 def intro(w, root, grid, model, n_done, inits):
@@ -218,11 +238,13 @@ def intro(w, root, grid, model, n_done, inits):
     w(f"Written by `scripts/results-md` from `params.yaml` and the committed runs (`runs/{PRESET}/<run id>/`: "
       "scores, method.json, the stages' `.run.json` times); a test fails when this file and those disagree.\n")
     if n_done < len(grid.runs):
-        w(f"**Progress: {n_done} of the {len(grid.runs)} low-data runs finished on this protocol.** `scripts/run-grid` "
-          "runs the rest, cell by cell (a fresh clone continues where this one stopped; README). The init "
-          f"experiment's runs of its own are reported in results/{PRESET}/reproduction.md: {inits[0]} of "
-          f"{inits[1]} finished (`scripts/run-grid --experiment init` runs them, and the low-data runs they are "
-          "compared with, first). The grid as it stood before the protocol change is in the last section.\n")
+        w(f"**Progress: {n_done} of the {len(grid.runs)} low-data runs finished on this protocol; "
+          f"{inits['all_done']} of the preset's {inits['all']} runs in all.** `scripts/run-grid` runs the rest, cell "
+          "by cell (a fresh clone continues where this one stopped; README). The init experiment (Figure 5 at "
+          f"n = 100) has {inits['runs']} runs: {inits['own']} of its own ({inits['own_done']} finished) and the "
+          f"{inits['runs'] - inits['own']} \"table-to-text:\" runs at n = 100 of this grid; its results and verdicts "
+          f"are in results/{PRESET}/reproduction.md (`scripts/run-grid --experiment init` runs its runs first). "
+          "The grid as it stood before the protocol change is in the last section.\n")
     else:
         w(f"**All {n_done} runs finished** (`scripts/run-grid`; a run whose code, data or settings change is run "
           "again by it).\n")
@@ -255,7 +277,7 @@ def intro(w, root, grid, model, n_done, inits):
 def times(w, runs, n_done):
     """The time each finished run took (from its stages' .run.json), and the CPU it ran on: the grid runs across
     sessions, on whichever machine each session gets, and their speeds differ several-fold."""
-    w("## Time each run took (2 cores; the CPU each ran on)\n")
+    w("## Time each run took (2 cores; the CPU each ran on): every finished run of the preset, low-data and init\n")
     w("From each stage's `<output>.run.json` (the whole command: model loading included), with the CPU its train "
       "stage recorded (in brackets, the fastest of AVX2, AVX-512, AVX-512 BF16, AMX it has; the runs here compute "
       "in float32; 'not recorded': trained before the run.json held the CPU). Training uses 2 threads, so its CPU seconds near twice its wall seconds mean it had the cores "
@@ -266,13 +288,15 @@ def times(w, runs, n_done):
         first = first.assign(second_s=first["run"].map(second["decode_s"]),
                              second_score_s=first["run"].map(second["score_s"]))
         w(md_table(["run", "CPU", "steps run / budget", "train s", "train CPU s", "decode s", "second decode s",
-                    "score s"],
+                    "score s", "second score s"],
                    [[r["run"], r["cpu"], f"{r['steps_run']}/{r['steps']}"]
                     + ["" if pd.isna(v) else f"{v:.0f}" for v in (
-                        r["train_s"], r["train_cpu_s"], r["decode_s"], r["second_s"], r["score_s"])]
-                    for _, r in first.sort_values(["method", "size", "sample", "seed"]).iterrows()]))
+                        r["train_s"], r["train_cpu_s"], r["decode_s"], r["second_s"], r["score_s"],
+                        r["second_score_s"])]
+                    for _, r in first.sort_values(["method", "size", "sample", "seed", "run"]).iterrows()]))
         minutes = first[["train_s", "decode_s", "second_s", "score_s", "second_score_s"]].sum(axis=1) / 60
-        w(f"\nSum over the {n_done} finished runs: {minutes.sum():.0f} minutes; by CPU:\n")
+        w(f"\nSum over the {n_done} finished runs (every column but train CPU s, from the unrounded seconds): "
+          f"{minutes.sum():.0f} minutes; by CPU:\n")
         for cpu, m in minutes.groupby(first["cpu"], sort=True):
             w(f"- {cpu}: {len(m)} run(s), {m.sum():.0f} minutes in all, {m.median():.0f} per run (median)")
         w("")
@@ -285,10 +309,12 @@ def earlier(w, root, model, words):
     earlier = root / "results" / PRESET / "earlier-protocol" / "runs.csv"
     if earlier.is_file():
         old = pd.read_csv(earlier).rename(columns={"kept_step": "best_step"})
-        w("## The earlier protocol (the grid before issue 27), under the t rule\n")
-        w("The 27 runs committed before the change (results/cpu/earlier-protocol/: the first 200 E2E **test** "
-          "inputs, dev loss every tenth of the budget as the only rule, NLL summed per target for every method, no "
-          f"low-data token for fine-tuning; the same model, {model}). Their verdicts were first stated with a "
+        w("## The earlier protocol (the grid before the protocol change), under the t rule\n")
+        w("The 27 runs committed before the change to the authors' effective protocol (docs/protocol.md): the first "
+          "200 E2E **test** inputs, dev loss every tenth of the budget as the only rule, NLL summed per target for "
+          f"every method, no low-data token for fine-tuning; the same model, {model}. Their scores and kept steps "
+          "are in results/cpu/earlier-protocol/runs.csv; the folder under runs/cpu/ of a run not yet re-run still "
+          "holds its earlier outputs, which `scripts/run-grid` replaces. Their verdicts were first stated with a "
           "two-standard-error rule; here with the t rule above.\n")
         w(results_table(old) + "\n")
         claims(old, w, words, " (earlier protocol)")
