@@ -73,7 +73,8 @@ def test_times_name_the_cpu_of_each_run_and_sum_per_cpu():
     # a: (420 + 180 + 174 + 6 + 6) / 60 = 13.1 min; b: (2400 + 900 + 888 + 12) / 60 = 70 min
     assert "- Intel(R) Xeon(R) Processor (amx_bf16): 1 run(s), 13 minutes in all, 13 per run (median)" in text
     assert "- AMD EPYC (avx2): 1 run(s), 70 minutes in all, 70 per run (median)" in text
-    assert "Sum over the 2 finished runs (every column but train CPU s, from the unrounded seconds): 83 minutes; by CPU:" in text
+    assert ("Sum over the 2 finished runs (every column but train CPU s, from the unrounded seconds): 83 minutes; "
+            "by CPU:") in text
 
     table = "\n".join(checklist.times(runs.assign(experiment="lowdata_e2e")))
     assert "| Intel(R) Xeon(R) Processor (amx_bf16) | prefix | 100 | 1 | 7.0 | 5.9 | 0.2 |" in table

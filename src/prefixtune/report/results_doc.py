@@ -253,6 +253,10 @@ def intro(w, root, grid, model, n_done, inits):
     w(f"- data: E2E training subsamples of {', '.join(str(n) for n in sorted({r.size for r in grid.runs.values()}))} "
       f"distinct inputs (subsamples s0, s1, … drawn with split seed {s['data']['split_seed']}; a run id's `seed` is "
       "its training seed), each with a dev subsample of 30% of its size for model selection;")
+    w("- run ids: `e2e/<method>/n<size>-s<subsample>-seed<seed>`; a prefix-tuning run adds `-p<P>-<init>` (P "
+      "virtual tokens initialized from the init: `random`, or a label of params.yaml's `inits`, e.g. "
+      "`table2text` for \"table-to-text:\") or `-ptext-<init>` (P set by the init text's own number of tokens, as "
+      "for the paper's real-word inits \"elephant\" and \"summarize\");")
     tests = sorted({t["input"] for r in grid.runs.values() for t in r.tests.values()})
     w(f"- evaluation: {', '.join(f'`{t}`' for t in tests)} (the whole E2E dev set, 547 inputs with all their "
       "references, as the authors' low-data generation decodes it), scored with the five official E2E metrics "
