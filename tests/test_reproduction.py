@@ -195,3 +195,18 @@ def test_the_report_explains_every_column_of_the_csv_files_it_writes(tmp_path):
         assert list(pd.read_csv(tmp_path / name, nrows=0).columns) == list(cols), name
     text = out.read_text()
     assert all(f"| {c} | {m} |" in text for cols in CSV_COLUMNS.values() for c, m in cols.items())
+
+
+def test_the_parameter_table_has_a_row_per_trained_size_with_its_inits_and_p():
+    """A real-word init sets P to its own token count: its prefix is smaller, and the table says so per init."""
+    from prefixtune.report import checklist
+
+    def run(name, init, p, kept):
+        return {"run": name, "model": "smollm2-135m", "method": "prefix", "init": init, "trained_prefix_len": p,
+                "trainable_params": kept, "base_params": 1000, "trainable_fraction": kept / 1000}
+
+    runs = pd.DataFrame([run("a", "random", 6, 60), run("b", "elephant", 2, 20), run("c", "table2text", 6, 60),
+                         dict(run("d", None, None, 1000), method="finetune")])
+    rows = [line.split(" | ")[1:4] + [line.split(" | ")[4]] for line in checklist.parameters(runs)[2:]]
+    assert rows == [["prefix", "random, table2text", "6", "60"], ["prefix", "elephant", "2", "20"],
+                    ["finetune", "–", "–", "1,000"]]

@@ -42,14 +42,15 @@ CSV_COLUMNS = {
         "claim": "the claim's id in docs/claims.yaml", "text": "the claim", "where": "where the paper states it",
         "experiment": "params.yaml's experiment that tests it", "metric": "the metric compared",
         "rule": "better, comparable, not_worse or peak (the verdicts above)",
-        "margin": "the bound of a comparable or not_worse claim, on the metric's scale",
-        "proxy": "True when the preset runs the claim on a model other than the paper's (False where it does not "
-                 "run the claim)",
+        "margin": "the bound of a comparable or not_worse claim, on the paper's scale of the metric",
+        "proxy": "True when the preset runs the claim's experiment on a model other than the paper's (False where "
+                 "it does not run the experiment)",
         "paper": "the paper's number for the claim, in the claim's unit", "a": "the first side (method or init)",
         "b": "the side it is compared with", "verdict": "the verdict, or pending (pairs finished of those planned) "
         "or not run (why)", "model": "the exact model the preset runs the claim on", "test": "the set decoded "
         "and scored", "selection": "the selection rule whose parameters were decoded", "pairs": "paired runs",
-        "mean_difference": "the mean of a − b over the pairs", "low": "the 95% interval's lower bound (empty "
+        "mean_difference": "the mean of a − b over the pairs, on the paper's scale of the metric (E2E BLEU ×100)",
+        "low": "the 95% interval's lower bound (empty "
         "while pending)", "high": "its upper bound"}}
 
 
@@ -129,7 +130,7 @@ def verdict_words(ledger) -> str:
             "inside ±margin, does not hold when it lies outside, and is not resolved otherwise; a 'not_worse' claim "
             "(a at least as good as b) holds when the interval lies above −margin, does not hold when it lies below, "
             "and is not resolved otherwise; a 'peak' claim names the prefix length with the best mean score. "
-            f"Margins, on the paper's scale of the claim's metric: {margins or 'none in this ledger'}. A pending claim "
+            f"Margins: {margins or 'none in this ledger'}. A pending claim "
             "shows its mean so far and no interval.")
 
 
@@ -167,8 +168,9 @@ def render(preset, grid, runs, ledger, table, protocol_rows, releases) -> str:
              "differences a − b (runs paired as docs/claims.yaml says), their mean and two-sided 95% interval by "
              "Student's t with n − 1 degrees of freedom, n the number of pairs; pending until every pair the preset "
              "plans has finished (at least 3), so that a claim pooled over sizes is not judged on the first sizes "
-             "in. A verdict marked (proxy) is a finding on a model other than the paper's, not a judgement of the "
-             "paper. " + verdict_words(ledger) + " `paper's number`: the number the paper states for the claim, "
+             "in. Differences, intervals and margins are on the paper's scale of the claim's metric (E2E BLEU: "
+             "points, ×100). A verdict marked (proxy) is a finding on a model other than the paper's, not a "
+             "judgement of the paper. " + verdict_words(ledger) + " `paper's number`: the number the paper states for the claim, "
              "where it states one, in the claim's own unit (the BLEU gap of a 'better' claim, the threshold prefix "
              "length of a 'peak' claim). Selection: the authors' rule keeps the parameters with the lowest "
              "dev loss looked at every `eval_every` steps (50 in the low-data runs, their code's default); 'every "
@@ -191,7 +193,9 @@ def render(preset, grid, runs, ledger, table, protocol_rows, releases) -> str:
              "", *checklist.compute(runs), "", "### Parameters", "",
              "Trainable (kept): the parameters a run trains and keeps (prefix-tuning: the prefix P, after the "
              "reparametrization MLP that trained it is dropped; fine-tuning: every weight); fraction: of the base "
-             "model's.", "", *checklist.parameters(runs), "",
+             "model's. A real-word init sets P to its own number of tokens (the authors' code; params.yaml), "
+             "random init and \"table-to-text:\" use the preset's P: the rows by init show what each trained.", "",
+             *checklist.parameters(runs), "",
              "### Time per run", "", "Wall-clock minutes from each stage's run.json, mean over the cell's runs on one CPU; a "
              "run that shared the cores with other work took longer (docs/results.md gives CPU seconds beside them "
              "for the cpu preset).", "", *checklist.times(runs), "",
@@ -208,7 +212,10 @@ def render(preset, grid, runs, ledger, table, protocol_rows, releases) -> str:
     lines += ["### Hyper-parameters and how each was chosen", "",
               "The settings of the paper's protocol this preset runs (docs/protocol.md has every row with its source, "
               "file:line in the authors' code; what each setting means: its description in "
-              "workflow/schemas/params.schema.yaml).", "", *checklist.hyperparameters(protocol_rows, preset), "",
+              "workflow/schemas/params.schema.yaml). Three are the protocol's, not params.yaml's: dev (yes: the "
+              "kept step is chosen on the run's dev subsample), eval_set (the sets decoded with the kept "
+              "parameters), samples x seeds (the runs per cell). 'The paper preset': this project's preset of the "
+              "paper's full protocol (params.yaml), not the paper itself.", "", *checklist.hyperparameters(protocol_rows, preset), "",
               "Chosen by a search on a low-data dev set (never the test set), as A.2 chooses hyper-parameters; "
               "params.yaml's comments say which value each run uses:", "",
               *checklist.dev_searches(f"{grid.results}/tuning"), "",

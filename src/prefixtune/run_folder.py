@@ -81,6 +81,7 @@ def decoded(run, run_dir) -> list[dict]:
              "steps_run": info.get("steps_run", info.get("steps")),
              "steps": info.get("steps"), "trainable_fraction": info.get("trainable_fraction", math.nan),
              "trainable_params": info.get("trainable_params"), "base_params": info.get("base_params"),
+             "trained_prefix_len": (info.get("config") or {}).get("prefix_len"),  # P as trained (a text's own P)
              "train_s": seconds(d / "method"), "train_cpu_s": seconds(d / "method", "cpu_seconds"),
              "decode_s": seconds(d / f"{name}.hyp.txt"), "score_s": seconds(d / f"{name}.scores.json")}
             for name, t in run.tests.items()]

@@ -47,10 +47,16 @@ def compute(runs: pd.DataFrame) -> list:
 
 def parameters(runs: pd.DataFrame) -> list:
     rows = []
-    for (model, method), g in runs.drop_duplicates("run").groupby(["model", "method"], sort=False):
-        rows.append([describe(model), method, fmt(g.trainable_params.iloc[0], ","), fmt(g.base_params.iloc[0], ","),
+    for (model, method, kept), g in runs.drop_duplicates("run").groupby(["model", "method", "trainable_params"],
+                                                                         sort=False):
+        inits = ", ".join(sorted({str(i) for i in g.init.dropna()})) or "–"
+        p = ", ".join(sorted({f"{x:g}" for x in g.trained_prefix_len.dropna()})) or "–"
+        rows.append([describe(model), method, inits, p, fmt(kept, ","), fmt(g.base_params.iloc[0], ","),
                      f"{100 * g.trainable_fraction.iloc[0]:.3f}%"])
-    return md_table(["model", "method", "trainable (kept) parameters", "base model parameters", "fraction"], rows)
+    order = list(dict.fromkeys(runs.method))  # a method's rows together (stable: inits in the order first seen)
+    rows.sort(key=lambda row: order.index(row[1]))
+    return md_table(["model", "method", "init", "P", "trainable (kept) parameters", "base model parameters", "fraction"],
+                    rows)
 
 
 def times(runs: pd.DataFrame) -> list:
@@ -126,8 +132,11 @@ def dev_searches(folder) -> list:
         for method, g in df.groupby("method", sort=False):
             best = g.loc[g.dev_loss.idxmin()]
             on = ", ".join(f"{k} {g[k].iloc[0]}" for k in ("size", "sample", "steps") if k in g.columns)
-            lines.append(f"- {path}: {method}, lr tried " + ", ".join(f"{x:g}" for x in g.lr)
-                         + f" ({on}); lowest dev loss {best.dev_loss:.3f} at lr {best.lr:g}")
+            kind, _, share = str(method).partition(":")
+            what = f"{kind} with {float(share):.1%} of the parameters" if share else method
+            lines.append(f"- {path}: {what}, lr tried " + ", ".join(f"{x:g}" for x in g.lr)
+                         + f" (training subsample {on}: the search's optimizer steps per lr); lowest dev loss "
+                         f"{best.dev_loss:.3f} at lr {best.lr:g}")
     return lines or ["- none (every setting above comes from the paper or the authors' code)"]
 
 

@@ -93,8 +93,8 @@ def reductions(root: Path, grid) -> list:
     out = [f"training sizes {listed(ours, 'size')} (the paper: {listed(paper, 'size')})",
            f"{len(distinct(ours, 'sample'))} training subsample(s) x {len(distinct(ours, 'seed'))} seed(s) per cell "
            f"(the paper: {len(distinct(paper, 'sample'))} x {len(distinct(paper, 'seed'))})",
-           f"test: the first {listed(ours, 'test_limit')} inputs (the paper: all)"
-           if any(rec["test_limit"] for rec in ours) else "test: all inputs, as the paper",
+           f"evaluation set: its first {listed(ours, 'test_limit')} inputs (the paper: all)"
+           if any(rec["test_limit"] for rec in ours) else "evaluation set: all its inputs, as the paper",
            f"at most {listed(ours, 'max_new_tokens')} new tokens (the paper preset: {listed(paper, 'max_new_tokens')})"]
     by_cell = {(rec["method"], rec["size"]): rec for rec in paper}
     for m in distinct([rec for rec in ours if (rec["method"], rec["size"]) not in by_cell], "method"):
@@ -202,8 +202,9 @@ def render(root: Path) -> str:
     w("## The paper's claims on this proxy\n")
     w(f"Rule: runs are paired by training subsample and seed; a claim 'A beats B' at one size gets a verdict once "
       f"every pair the grid plans there has finished (at least {MIN_PAIRS}), from the 95% interval of the mean "
-      "paired difference by Student's t with n − 1 degrees of freedom (two-sided; with 3 pairs t = 4.30): A ahead "
-      "when the interval lies above 0, B ahead when below, no difference beyond noise when it holds 0; 'all sizes' "
+      "paired difference by Student's t with n − 1 degrees of freedom for n pairs (two-sided; with 3 pairs "
+      "t = 4.30): A ahead when the interval lies above 0, B ahead when below, no difference beyond noise when it "
+      "contains 0 (the claims ledger of results/cpu/reproduction.md says holds, reversed, not resolved); 'all sizes' "
       "applies the rule to every pair at once, once the whole grid is in (the paper's gap is an average over "
       "sizes). A verdict is a finding on this proxy (its model, sizes and runs), "
       "not a test of the paper's GPT-2 numbers. Each selection rule gets its own verdicts, side by side, so that "
@@ -227,8 +228,9 @@ def rules_disagree(w, runs):
         if all(len(d) for d in means.values()) and len({math.copysign(1, d.mean()) for d in means.values()}) > 1:
             w(f"**The rules disagree on {a} − {b}:** over all sizes and the pairs finished, its mean (BLEU ×100) is "
               + " and ".join(f"{d.mean():+.2f} over {len(d)} pairs with {how[sel]}" for sel, d in means.items())
-              + ". On this proxy, which method looks ahead depends on how often the dev loss is looked at, not "
-              "only on the method; read each rule's verdict, not one of them.\n")
+              + ". On the pairs in so far, the sign depends on the selection rule; whether that is an effect of the "
+              "rule or the noise of one kept checkpoint per run is for the verdicts to say once every pair is in. "
+              "Read each rule's verdict, not one of them.\n")
 
 
 def intro(w, root, grid, model, n_done, inits):
@@ -252,7 +254,8 @@ def intro(w, root, grid, model, n_done, inits):
     w(f"- model: {model}: 30 layers, 3 key/value heads; not GPT-2 medium;")
     w(f"- data: E2E training subsamples of {', '.join(str(n) for n in sorted({r.size for r in grid.runs.values()}))} "
       f"distinct inputs (subsamples s0, s1, … drawn with split seed {s['data']['split_seed']}; a run id's `seed` is "
-      "its training seed), each with a dev subsample of 30% of its size for model selection;")
+      "its training seed), each with a dev subsample for model selection: 30% of its size in further E2E "
+      "training inputs, disjoint from the training subsample (never the evaluation set);")
     w("- run ids: `e2e/<method>/n<size>-s<subsample>-seed<seed>`; a prefix-tuning run adds `-p<P>-<init>` (P "
       "virtual tokens initialized from the init: `random`, or a label of params.yaml's `inits`, e.g. "
       "`table2text` for \"table-to-text:\") or `-ptext-<init>` (P set by the init text's own number of tokens, as "
@@ -319,6 +322,7 @@ def earlier(w, root, model, words):
           f"every method, no low-data token for fine-tuning; the same model, {model}. Their scores and kept steps "
           "are in results/cpu/earlier-protocol/runs.csv; the folder under runs/cpu/ of a run not yet re-run still "
           "holds its earlier outputs, which `scripts/run-grid` replaces. Their verdicts were first stated with a "
-          "two-standard-error rule; here with the t rule above.\n")
+          "two-standard-error rule; here with the t rule above. **Not comparable with the tables above**: another "
+          "evaluation set (test inputs, not the dev set) and another protocol.\n")
         w(results_table(old) + "\n")
         claims(old, w, words, " (earlier protocol)")

@@ -10,7 +10,8 @@ from ..run_folder import decoded, finished, machine
 SELECTIONS = {"primary": "authors' rule", "alt": "every tenth of the budget"}  # the names the reports give the rules
 
 COLUMNS = ["run", "experiment", "dataset", "task", "model", "method", "size", "sample", "seed", "prefix_len", "init",
-           "test", "selection", "kept_step", "kept_dev_loss", "steps", "trainable_params", "base_params",
+           "test", "selection", "kept_step", "kept_dev_loss", "steps", "trained_prefix_len", "trainable_params",
+           "base_params",
            "trainable_fraction", "train_s", "decode_s", "score_s", "machine", "scores"]
 
 
@@ -32,6 +33,7 @@ def load(grid, runs_dir) -> pd.DataFrame:
                     "seed": run.seed, "prefix_len": math.nan if run.prefix_len is None else run.prefix_len,
                     "init": run.init, "test": d["test"], "selection": d["selection"], "kept_step": d["kept_step"],
                     "kept_dev_loss": d["kept_dev_loss"], "steps": d["steps_run"],
+                    "trained_prefix_len": d["trained_prefix_len"],
                     "trainable_params": d["trainable_params"], "base_params": d["base_params"],
                     "trainable_fraction": d["trainable_fraction"], "train_s": d["train_s"],
                     "decode_s": d["decode_s"], "score_s": d["score_s"], "machine": where, "scores": d["scores"]})
