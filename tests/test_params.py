@@ -290,7 +290,8 @@ def test_paper_low_data_protocol_in_params_show_json(capsys):
     """A.2 / Table 8 as `params show --json` states it: low-data E2E with lr 5e-5, batch 10, P 6 from
     "table-to-text:", step budgets by size and method, the best step on the 30% dev set; low-data XSum with
     P 3 from "<s> summarize</s>" (the authors' code), selection by dev ROUGE-2, warmup 100 for the prefix, the
-    authors' launch lines' fine-tuning batches (2 x 3) and grid (3 subsamples x 3 seeds), epochs by size and method; XSum articles cut to 512 tokens."""
+    authors' launch lines' fine-tuning batches (2 x 3) and grid (3 subsamples x 3 seeds), epochs by size and
+    method; XSum articles cut to 512 tokens."""
     from prefixtune.cli import main
 
     main(["params", "show", "--preset", "paper", "--json"])

@@ -207,6 +207,20 @@ def test_the_parameter_table_has_a_row_per_trained_size_with_its_inits_and_p():
 
     runs = pd.DataFrame([run("a", "random", 6, 60), run("b", "elephant", 2, 20), run("c", "table2text", 6, 60),
                          dict(run("d", None, None, 1000), method="finetune")])
-    rows = [line.split(" | ")[1:4] + [line.split(" | ")[4]] for line in checklist.parameters(runs)[2:]]
+    rows = [line.split(" | ")[1:5] for line in checklist.parameters(runs)[2:]]
     assert rows == [["prefix", "random, table2text", "6", "60"], ["prefix", "elephant", "2", "20"],
                     ["finetune", "–", "–", "1,000"]]
+
+
+
+def test_claims_csv_has_the_glossarys_columns_whichever_claim_comes_first(tmp_path):
+    """A DataFrame's columns follow its first row: a ledger whose only claim the preset does not run must still
+    write every column the report explains, in its order."""
+    from prefixtune.reproduce import CSV_COLUMNS
+
+    ledger = tmp_path / "claims.yaml"
+    ledger.write_text(yaml.safe_dump([dict(CLAIM, experiment="extrapolation")]))
+    done = subprocess.run([str(BIN / "prefixtune"), "reproduce", "--preset", "cpu", "--claims", str(ledger),
+                           "--out", str(tmp_path / "reproduction.md")], cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert list(pd.read_csv(tmp_path / "claims.csv").columns) == list(CSV_COLUMNS["claims.csv"])

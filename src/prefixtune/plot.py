@@ -209,7 +209,7 @@ def plot_init(df, path):
         y, err, ylabel = scaled(g, m)
         colors = ["tab:gray" if i == "random" else "tab:blue" for i in g["init"]]
         ax.bar(range(len(g)), y, yerr=err, color=colors, capsize=3)
-        ax.set_xticks(range(len(g)), [f"{i} (P = {p:g})" if pd.notna(p) and p != "" else f"{i} (P = its token count)"
+        ax.set_xticks(range(len(g)), [f"{i} (P = {p:g})" if pd.notna(p) else f"{i} (P = its token count)"
                                       for i, p in zip(g["init"], g["prefix_len"])], rotation=30, ha="right")
         ax.set_xlabel("prefix initialization (random, or activations of a real word)")
         ax.set_ylabel(ylabel)

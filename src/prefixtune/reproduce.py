@@ -123,8 +123,8 @@ def claims_section(ledger) -> list:
 
 def verdict_words(ledger) -> str:
     """What each verdict says, rule by rule, with the margins the ledger sets (claims.py's judge)."""
-    margins = "; ".join(f"{r.claim}: {r.margin:g} ({r.metric})" for r in ledger.drop_duplicates("claim").itertuples()
-                        if r.rule in ("comparable", "not_worse"))
+    bounded = ledger[ledger.rule.isin(["comparable", "not_worse"])].drop_duplicates("claim")
+    margins = "; ".join(f"{r.claim}: {r.margin:g} ({r.metric})" for r in bounded.itertuples())
     return ("Verdicts: a 'better' claim (a beats b) holds when the interval lies above 0, is reversed when it lies "
             "below 0, and is not resolved when it contains 0; a 'comparable' claim holds when the interval lies "
             "inside ±margin, does not hold when it lies outside, and is not resolved otherwise; a 'not_worse' claim "
@@ -170,8 +170,8 @@ def render(preset, grid, runs, ledger, table, protocol_rows, releases) -> str:
              "plans has finished (at least 3), so that a claim pooled over sizes is not judged on the first sizes "
              "in. Differences, intervals and margins are on the paper's scale of the claim's metric (E2E BLEU: "
              "points, ×100). A verdict marked (proxy) is a finding on a model other than the paper's, not a "
-             "judgement of the paper. " + verdict_words(ledger) + " `paper's number`: the number the paper states for the claim, "
-             "where it states one, in the claim's own unit (the BLEU gap of a 'better' claim, the threshold prefix "
+             "judgement of the paper. " + verdict_words(ledger) + " `paper's number`: the number the paper states "
+             "for the claim, where it states one, in the claim's own unit (the BLEU gap of a 'better' claim, the threshold prefix "
              "length of a 'peak' claim). Selection: the authors' rule keeps the parameters with the lowest "
              "dev loss looked at every `eval_every` steps (50 in the low-data runs, their code's default); 'every "
              "tenth of the budget' looks every `eval_every_alt` steps, on the same training. Figures under "
@@ -193,11 +193,11 @@ def render(preset, grid, runs, ledger, table, protocol_rows, releases) -> str:
              "", *checklist.compute(runs), "", "### Parameters", "",
              "Trainable (kept): the parameters a run trains and keeps (prefix-tuning: the prefix P, after the "
              "reparametrization MLP that trained it is dropped; fine-tuning: every weight); fraction: of the base "
-             "model's. A real-word init sets P to its own number of tokens (the authors' code; params.yaml), "
-             "random init and \"table-to-text:\" use the preset's P: the rows by init show what each trained.", "",
+             "model's. A real-word init's P is its own number of tokens (the authors' code; params.yaml), a random "
+             "init's the preset's prefix length: the rows by init show what each trained.", "",
              *checklist.parameters(runs), "",
-             "### Time per run", "", "Wall-clock minutes from each stage's run.json, mean over the cell's runs on one CPU; a "
-             "run that shared the cores with other work took longer (docs/results.md gives CPU seconds beside them "
+             "### Time per run", "",
+             "Wall-clock minutes from each stage's run.json, mean over the cell's runs on one CPU; a run that shared the cores with other work took longer (docs/results.md gives CPU seconds beside them "
              "for the cpu preset).", "", *checklist.times(runs), "",
              "### Validation beside each decoded result, runs per cell and their spread", "",
              "Model selection's number (the dev loss per target token at the kept step, on the run's dev set) beside "
@@ -215,7 +215,8 @@ def render(preset, grid, runs, ledger, table, protocol_rows, releases) -> str:
               "workflow/schemas/params.schema.yaml). Three are the protocol's, not params.yaml's: dev (yes: the "
               "kept step is chosen on the run's dev subsample), eval_set (the sets decoded with the kept "
               "parameters), samples x seeds (the runs per cell). 'The paper preset': this project's preset of the "
-              "paper's full protocol (params.yaml), not the paper itself.", "", *checklist.hyperparameters(protocol_rows, preset), "",
+              "paper's full protocol (params.yaml), not the paper itself.", "",
+              *checklist.hyperparameters(protocol_rows, preset), "",
               "Chosen by a search on a low-data dev set (never the test set), as A.2 chooses hyper-parameters; "
               "params.yaml's comments say which value each run uses:", "",
               *checklist.dev_searches(f"{grid.results}/tuning"), "",
@@ -247,6 +248,8 @@ def run(args):
                for t in r.tests.values()}
     table = numbers.compare(paper, runs, grid.settings, paper_models, describe, planned)
     ledger = claims.verdicts(ledger_in, runs, grid, paper_claims, paper_models)
+    ledger = ledger.reindex(columns=list(CSV_COLUMNS["claims.csv"]))  # the same columns for every preset
+    table = table.reindex(columns=list(CSV_COLUMNS["reproduction.csv"]))
     text = render(preset, grid, runs, ledger, table, rows_of(Path(args.params).resolve().parent), SOURCES)
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_open(out.with_name("reproduction.csv")) as f:

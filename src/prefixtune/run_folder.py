@@ -16,6 +16,7 @@ import math
 from pathlib import Path
 
 from .errors import InputError
+from .registry import PREFIX_METHODS
 
 
 def read_json(path) -> dict:
@@ -71,6 +72,13 @@ def cpu_label(where: dict) -> str:
     return f"{where['cpu']} ({flags[-1]})" if flags else where["cpu"]
 
 
+def trained_prefix_len(info: dict):
+    """P as the run trained it (an init text's own token count where the text set it); None for a method that
+    trains no virtual positions (an older method.json of fine-tuning may still hold the default P)."""
+    config = info.get("config") or {}
+    return config.get("prefix_len") if config.get("method") in PREFIX_METHODS else None
+
+
 def decoded(run, run_dir) -> list[dict]:
     """One row per decoded set of `run` (a params Run; its files in `run_dir`): test, selection, the scores,
     the kept step and its dev loss, steps, parameter counts and each stage's seconds."""
@@ -81,7 +89,7 @@ def decoded(run, run_dir) -> list[dict]:
              "steps_run": info.get("steps_run", info.get("steps")),
              "steps": info.get("steps"), "trainable_fraction": info.get("trainable_fraction", math.nan),
              "trainable_params": info.get("trainable_params"), "base_params": info.get("base_params"),
-             "trained_prefix_len": (info.get("config") or {}).get("prefix_len"),  # P as trained (a text's own P)
+             "trained_prefix_len": trained_prefix_len(info),
              "train_s": seconds(d / "method"), "train_cpu_s": seconds(d / "method", "cpu_seconds"),
              "decode_s": seconds(d / f"{name}.hyp.txt"), "score_s": seconds(d / f"{name}.scores.json")}
             for name, t in run.tests.items()]

@@ -47,16 +47,16 @@ def compute(runs: pd.DataFrame) -> list:
 
 def parameters(runs: pd.DataFrame) -> list:
     rows = []
-    for (model, method, kept), g in runs.drop_duplicates("run").groupby(["model", "method", "trainable_params"],
-                                                                         sort=False):
+    runs = runs.drop_duplicates("run")
+    for (model, method, kept), g in runs.groupby(["model", "method", "trainable_params"], sort=False, dropna=False):
         inits = ", ".join(sorted({str(i) for i in g.init.dropna()})) or "–"
         p = ", ".join(sorted({f"{x:g}" for x in g.trained_prefix_len.dropna()})) or "–"
         rows.append([describe(model), method, inits, p, fmt(kept, ","), fmt(g.base_params.iloc[0], ","),
                      f"{100 * g.trainable_fraction.iloc[0]:.3f}%"])
     order = list(dict.fromkeys(runs.method))  # a method's rows together (stable: inits in the order first seen)
     rows.sort(key=lambda row: order.index(row[1]))
-    return md_table(["model", "method", "init", "P", "trainable (kept) parameters", "base model parameters", "fraction"],
-                    rows)
+    return md_table(["model", "method", "init", "P", "trainable (kept) parameters", "base model parameters",
+                     "fraction"], rows)
 
 
 def times(runs: pd.DataFrame) -> list:
@@ -121,6 +121,15 @@ def hyperparameters(protocol_rows: list, preset: str) -> list:
     return md_table(["runs", "setting", "ours", "paper", "authors' code", "how it was chosen"], rows)
 
 
+def searched(label) -> str:
+    """scripts/tune-lr's method label in words: adapter:0.001 is an adapter with 0.1% of the parameters."""
+    kind, _, share = str(label).partition(":")
+    try:
+        return f"{kind} with {float(share):.1%} of the parameters" if share else kind
+    except ValueError:
+        return str(label)
+
+
 def dev_searches(folder) -> list:
     """The learning-rate searches on a low-data dev set (scripts/tune-lr's CSVs in results/<preset>/tuning/):
     what was tried, on what, and which value had the lowest dev loss."""
@@ -131,12 +140,10 @@ def dev_searches(folder) -> list:
             continue
         for method, g in df.groupby("method", sort=False):
             best = g.loc[g.dev_loss.idxmin()]
-            on = ", ".join(f"{k} {g[k].iloc[0]}" for k in ("size", "sample", "steps") if k in g.columns)
-            kind, _, share = str(method).partition(":")
-            what = f"{kind} with {float(share):.1%} of the parameters" if share else method
-            lines.append(f"- {path}: {what}, lr tried " + ", ".join(f"{x:g}" for x in g.lr)
-                         + f" (training subsample {on}: the search's optimizer steps per lr); lowest dev loss "
-                         f"{best.dev_loss:.3f} at lr {best.lr:g}")
+            on = ", ".join(f"{k} {g[k].iloc[0]}" for k in ("size", "sample") if k in g.columns)
+            on += f"; {g.steps.iloc[0]} optimizer steps per lr" if "steps" in g.columns else ""
+            lines.append(f"- {path}: {searched(method)}, lr tried " + ", ".join(f"{x:g}" for x in g.lr)
+                         + f" (training subsample {on}); lowest dev loss {best.dev_loss:.3f} at lr {best.lr:g}")
     return lines or ["- none (every setting above comes from the paper or the authors' code)"]
 
 

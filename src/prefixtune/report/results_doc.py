@@ -225,7 +225,8 @@ def rules_disagree(w, runs):
     how = {"primary": "the " + RULES["primary"], "alt": "selection " + RULES["alt"]}
     for a, b, _ in CLAIMS:
         means = {sel: gaps(runs[runs["selection"] == sel], a, b) for sel in RULES}
-        if all(len(d) for d in means.values()) and len({math.copysign(1, d.mean()) for d in means.values()}) > 1:
+        signs = {math.copysign(1, d.mean()) for d in means.values() if len(d) and d.mean() != 0}
+        if all(len(d) for d in means.values()) and signs == {1.0, -1.0}:
             w(f"**The rules disagree on {a} − {b}:** over all sizes and the pairs finished, its mean (BLEU ×100) is "
               + " and ".join(f"{d.mean():+.2f} over {len(d)} pairs with {how[sel]}" for sel, d in means.items())
               + ". On the pairs in so far, the sign depends on the selection rule; whether that is an effect of the "
@@ -234,12 +235,13 @@ def rules_disagree(w, runs):
 
 
 def intro(w, root, grid, model, n_done, inits):
-    """The title, the progress line, what the proxy is and how it departs from the paper preset, the settings per run."""
+    """The title, the progress line, what the proxy is and how it departs from the paper preset, the settings per
+    run."""
     s = grid.settings
     w(f"# Results: the authors' low-data protocol on {model} (`{PRESET}` preset)\n")
     w(f"Written by `scripts/results-md` from `params.yaml` and the committed runs (`runs/{PRESET}/<run id>/`: "
       "scores, method.json, the stages' `.run.json` times); a test fails when this file and those disagree.\n")
-    if n_done < len(grid.runs):
+    if inits["all_done"] < inits["all"]:
         w(f"**Progress: {n_done} of the {len(grid.runs)} low-data runs finished on this protocol; "
           f"{inits['all_done']} of the preset's {inits['all']} runs in all.** `scripts/run-grid` runs the rest, cell "
           "by cell (a fresh clone continues where this one stopped; README). The init experiment (Figure 5 at "
@@ -248,8 +250,9 @@ def intro(w, root, grid, model, n_done, inits):
           f"are in results/{PRESET}/reproduction.md (`scripts/run-grid --experiment init` runs its runs first). "
           "The grid as it stood before the protocol change is in the last section.\n")
     else:
-        w(f"**All {n_done} runs finished** (`scripts/run-grid`; a run whose code, data or settings change is run "
-          "again by it).\n")
+        w(f"**All {inits['all']} runs of the preset finished** ({n_done} low-data runs; the init experiment's "
+          f"{inits['own']} runs of its own are in results/{PRESET}/reproduction.md; `scripts/run-grid` runs again "
+          "a run whose code, data or settings change).\n")
     w("**A proxy of the paper's Figure 3 (E2E), not its numbers:**\n")
     w(f"- model: {model}: 30 layers, 3 key/value heads; not GPT-2 medium;")
     w(f"- data: E2E training subsamples of {', '.join(str(n) for n in sorted({r.size for r in grid.runs.values()}))} "
@@ -287,8 +290,8 @@ def times(w, runs, n_done):
     w("## Time each run took (2 cores; the CPU each ran on): every finished run of the preset, low-data and init\n")
     w("From each stage's `<output>.run.json` (the whole command: model loading included), with the CPU its train "
       "stage recorded (in brackets, the fastest of AVX2, AVX-512, AVX-512 BF16, AMX it has; the runs here compute "
-      "in float32; 'not recorded': trained before the run.json held the CPU). Training uses 2 threads, so its CPU seconds near twice its wall seconds mean it had the cores "
-      "to itself; far less, that other work shared them. Decode: the authors' rule's decode, then the second "
+      "in float32; 'not recorded': trained before the run.json held the CPU). Training uses 2 threads, so its CPU "
+      "seconds near twice its wall seconds mean it had the cores to itself; far less, that other work shared them. Decode: the authors' rule's decode, then the second "
       "rule's (a copy when both kept the same step).\n")
     if n_done:
         first, second = runs[runs["selection"] == "primary"], runs[runs["selection"] == "alt"].set_index("run")
