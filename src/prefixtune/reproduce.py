@@ -50,8 +50,7 @@ CSV_COLUMNS = {
         "or not run (why)", "model": "the exact model the preset runs the claim on", "test": "the set decoded "
         "and scored", "selection": "the selection rule whose parameters were decoded", "pairs": "paired runs",
         "mean_difference": "the mean of a − b over the pairs, on the paper's scale of the metric (E2E BLEU ×100)",
-        "low": "the 95% interval's lower bound (empty "
-        "while pending)", "high": "its upper bound"}}
+        "low": "the 95% interval's lower bound (empty while pending)", "high": "its upper bound"}}
 
 
 def add_arguments(p):
@@ -171,12 +170,12 @@ def render(preset, grid, runs, ledger, table, protocol_rows, releases) -> str:
              "in. Differences, intervals and margins are on the paper's scale of the claim's metric (E2E BLEU: "
              "points, ×100). A verdict marked (proxy) is a finding on a model other than the paper's, not a "
              "judgement of the paper. " + verdict_words(ledger) + " `paper's number`: the number the paper states "
-             "for the claim, where it states one, in the claim's own unit (the BLEU gap of a 'better' claim, the threshold prefix "
-             "length of a 'peak' claim). Selection: the authors' rule keeps the parameters with the lowest "
-             "dev loss looked at every `eval_every` steps (50 in the low-data runs, their code's default); 'every "
-             "tenth of the budget' looks every `eval_every_alt` steps, on the same training. Figures under "
-             f"results/{preset}/plots are redrawn by the plot stage once every run of the preset has finished; "
-             "until then the files there are those of the last complete grid, if any.", "",
+             "for the claim, where it states one, in the claim's own unit (the BLEU gap of a 'better' claim, the "
+             "threshold prefix length of a 'peak' claim). Selection: the authors' rule keeps the parameters with "
+             "the lowest dev loss looked at every `eval_every` steps (50 in the low-data runs, their code's "
+             "default); 'every tenth of the budget' looks every `eval_every_alt` steps, on the same training. "
+             f"Figures under results/{preset}/plots are redrawn by the plot stage once every run of the preset has "
+             "finished; until then the files there are those of the last complete grid, if any.", "",
              *claims_section(ledger), "",
              "## The paper's numbers beside ours", "",
              "Every number of the paper's results tables (docs/paper_results.yaml), matched to the runs of the same "
@@ -197,8 +196,9 @@ def render(preset, grid, runs, ledger, table, protocol_rows, releases) -> str:
              "init's the preset's prefix length: the rows by init show what each trained.", "",
              *checklist.parameters(runs), "",
              "### Time per run", "",
-             "Wall-clock minutes from each stage's run.json, mean over the cell's runs on one CPU; a run that shared the cores with other work took longer (docs/results.md gives CPU seconds beside them "
-             "for the cpu preset).", "", *checklist.times(runs), "",
+             "Wall-clock minutes from each stage's run.json, mean over the cell's runs on one CPU; a run that "
+             "shared the cores with other work took longer (docs/results.md gives CPU seconds beside them for the "
+             "cpu preset).", "", *checklist.times(runs), "",
              "### Validation beside each decoded result, runs per cell and their spread", "",
              "Model selection's number (the dev loss per target token at the kept step, on the run's dev set) beside "
              "the score of the set the run decodes; mean ± std over the cell's runs (training subsamples x seeds).",

@@ -21,8 +21,10 @@ def md_table(head, rows) -> list:
 def fmt(x, spec=".4g") -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "–"
-    if isinstance(x, (bool, str)):
-        return str(x)
+    if isinstance(x, bool):
+        return "yes" if x else "no"
+    if isinstance(x, str):
+        return x
     if isinstance(x, (list, tuple)):
         return ", ".join(fmt(v, spec) for v in x)
     return format(x, spec) if isinstance(x, numbers.Number) else str(x)
@@ -99,10 +101,6 @@ def dev_beside_test(runs: pd.DataFrame, metric: str, scale_of) -> list:
                      f"{metric} on the decoded set", "kept step / budget"], rows)
 
 
-def yes_no(v):
-    return ("yes" if v else "no") if isinstance(v, bool) else v
-
-
 def hyperparameters(protocol_rows: list, preset: str) -> list:
     """Each setting of the paper's protocol this preset runs, its value, and how it was chosen."""
     rows = []
@@ -116,8 +114,7 @@ def hyperparameters(protocol_rows: list, preset: str) -> list:
                "the paper" if status == "same" else status.replace("differs: ", "ours, not the paper's: "))
         where = " ".join(fmt(r.get(k)) for k in ("experiment", "dataset", "method") if r.get(k) is not None)
         where += f" n = {r['size']}" if r.get("size") is not None else ""
-        cells = [yes_no(v) for v in (ours, r["paper"], r["authors"])]
-        rows.append([where or "all", r["setting"], *(fmt(v, "g") for v in cells), how])
+        rows.append([where or "all", r["setting"], fmt(ours, "g"), fmt(r["paper"], "g"), fmt(r["authors"], "g"), how])
     return md_table(["runs", "setting", "ours", "paper", "authors' code", "how it was chosen"], rows)
 
 

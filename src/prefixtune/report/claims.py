@@ -14,8 +14,8 @@ paired differences d = a - b give a 95% interval by Student's t (prefixtune.verd
 
 Until every pair the preset plans for a comparison has finished (and at least 3), the verdict is "pending": a
 claim pooled over sizes is not judged on the first sizes in. A verdict on a model other than the paper's is a
-proxy's: it reads as a finding on that model, not as a judgement of the paper. Each selection rule the runs decode (the authors' and,
-where trained, the second) gets its own verdict.
+proxy's: it reads as a finding on that model, not as a judgement of the paper. Each selection rule the runs
+decode (the authors' and, where trained, the second) gets its own verdict.
 """
 
 import math

@@ -20,6 +20,7 @@ from ..errors import InputError
 from ..registry import describe
 from ..run_folder import cpu_label, decoded, finished, machine
 from ..verdict import MIN_PAIRS, paired_t
+from .checklist import md_table as md_lines
 from .checklist import mean_std
 
 PRESET = "cpu"
@@ -42,10 +43,9 @@ def paper_gap(root: Path) -> float:
     return {c["id"]: c for c in recorded}["lowdata_gap"]["value"]
 
 
-def md_table(head, rows):
-    """A Markdown table: a header and rows of cells (already formatted as text)."""
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+def md_table(head, rows) -> str:
+    """checklist.md_table as one text."""
+    return "\n".join(md_lines(head, rows))
 
 
 def finished_runs(root: Path, planned) -> pd.DataFrame:
@@ -167,10 +167,10 @@ def claims(runs, w, words: dict, label="", grid=None):
 def render(root: Path) -> str:
     grid = P.build(root / "params.yaml", {"preset": PRESET})
     every = finished_runs(root, grid.runs.values())  # the preset's finished runs, low-data and init: their times
-    init = [r for r in grid.runs.values() if "init" in r.experiments]
-    inits = {"runs": len(init), "own": sum("lowdata" not in r.experiments for r in init),
-             "own_done": sum(finished(r, root / r.dir) for r in init if "lowdata" not in r.experiments),
-             "all": len(grid.runs), "all_done": every["run"].nunique()}
+    done = set(every["run"])
+    own = [r.id for r in grid.runs.values() if "init" in r.experiments and "lowdata" not in r.experiments]
+    inits = {"runs": sum("init" in r.experiments for r in grid.runs.values()), "own": len(own),
+             "own_done": len(done.intersection(own)), "all": len(grid.runs), "all_done": len(done)}
     # the low-data grid only from here: the init runs' figure and verdicts are in results/cpu/reproduction.md
     grid.runs = {rid: r for rid, r in grid.runs.items() if "lowdata" in r.experiments}
     paper_sizes = sorted({r.size for r in P.build(root / "params.yaml", {"preset": "paper"}).runs.values()
@@ -179,7 +179,7 @@ def render(root: Path) -> str:
              "sizes": ", ".join(str(n) for n in sorted({r.size for r in grid.runs.values()}))}
     s = grid.settings
     model = describe(s["datasets"]["e2e"]["model"])
-    runs = finished_runs(root, grid.runs.values())
+    runs = every[every["run"].isin(grid.runs)].reset_index(drop=True)
     n_done = runs["run"].nunique()
     out = []
     w = out.append
@@ -291,8 +291,8 @@ def times(w, runs, n_done):
     w("From each stage's `<output>.run.json` (the whole command: model loading included), with the CPU its train "
       "stage recorded (in brackets, the fastest of AVX2, AVX-512, AVX-512 BF16, AMX it has; the runs here compute "
       "in float32; 'not recorded': trained before the run.json held the CPU). Training uses 2 threads, so its CPU "
-      "seconds near twice its wall seconds mean it had the cores to itself; far less, that other work shared them. Decode: the authors' rule's decode, then the second "
-      "rule's (a copy when both kept the same step).\n")
+      "seconds near twice its wall seconds mean it had the cores to itself; far less, that other work shared them. "
+      "Decode: the authors' rule's decode, then the second rule's (a copy when both kept the same step).\n")
     if n_done:
         first, second = runs[runs["selection"] == "primary"], runs[runs["selection"] == "alt"].set_index("run")
         first = first.assign(second_s=first["run"].map(second["decode_s"]),
