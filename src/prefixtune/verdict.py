@@ -4,7 +4,7 @@ Runs are paired by training subsample and seed; d_i = score(A) - score(B). With 
 confidence interval of the mean difference is mean ± t(0.975, n - 1) · sd / sqrt(n) (two-sided; scipy's
 Student's t): with 3 pairs t is 4.30, not the 2 of a normal approximation, which would call noise a finding.
 The wording reads as a finding on the runs at hand (a proxy model is not the paper's), not as a judgement of
-the paper.
+the paper. `better` holds the words for 'A beats B' that docs/results.md and the claims ledger both print.
 """
 
 import math
@@ -22,6 +22,11 @@ class Verdict:
     text: str
 
 
+def better(low: float, high: float) -> str:
+    """The verdict on 'A beats B' from the interval of A - B: holds above 0, reversed below 0, else not resolved."""
+    return "holds" if low > 0 else "reversed" if high < 0 else "not resolved"
+
+
 def paired_t(diffs, a: str = "A", b: str = "B", level: float = 0.95) -> Verdict:
     """The verdict on the paired differences `diffs` (A minus B; a sequence of numbers)."""
     from scipy.stats import t
@@ -34,10 +39,8 @@ def paired_t(diffs, a: str = "A", b: str = "B", level: float = 0.95) -> Verdict:
     sd = math.sqrt(sum((x - mean) ** 2 for x in d) / (n - 1))
     half = t.ppf(0.5 + level / 2, n - 1) * sd / math.sqrt(n)
     low, high = mean - half, mean + half
-    if low > 0:
-        text = f"{a} ahead on this proxy (the 95% interval excludes 0)"
-    elif high < 0:
-        text = f"{b} ahead on this proxy (the 95% interval excludes 0)"
-    else:
-        text = "no difference beyond noise on this proxy (the 95% interval includes 0)"
-    return Verdict(n, mean, low, high, text)
+    word = better(low, high)
+    text = {"holds": f"{a} ahead on this proxy (the 95% interval lies above 0)",
+            "reversed": f"{b} ahead on this proxy (the 95% interval lies below 0)",
+            "not resolved": "no difference beyond noise on this proxy (the 95% interval contains 0)"}[word]
+    return Verdict(n, mean, low, high, f"{word}: {text}")

@@ -24,7 +24,7 @@ import pandas as pd
 
 from ..errors import InputError
 from ..registry import describe
-from ..verdict import MIN_PAIRS, paired_t
+from ..verdict import MIN_PAIRS, better, paired_t
 from .numbers import short, value
 from .runs import SELECTIONS
 
@@ -37,7 +37,7 @@ def sides(x) -> list:
 
 def judge(rule: str, low: float, high: float, margin: float | None) -> str:
     if rule == "better":
-        return "holds" if low > 0 else "reversed" if high < 0 else "not resolved"
+        return better(low, high)
     if rule == "comparable":
         if -margin < low and high < margin:
             return "holds"
