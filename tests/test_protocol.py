@@ -4,6 +4,7 @@ settings (docs/paper_settings.yaml) without a stated reason."""
 import shutil
 import subprocess
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -77,3 +78,14 @@ def test_a_stale_doc_fails(tmp_path):
     doc.write_text(doc.read_text().replace("| same |", "| sane |", 1))
     done = check(root)
     assert done.returncode == 1 and "docs/protocol.md: not what scripts/protocol-md writes" in done.stderr
+
+
+def test_every_setting_has_a_meaning_and_a_run_setting_is_the_training_one():
+    from prefixtune.configs import DecodeConfig, TrainConfig
+    from prefixtune.protocol import meaning
+
+    assert not [r["setting"] for r in protocol_rows() if not meaning(r["setting"])]
+    help_of = {cls: {f.name: f.metadata["help"] for f in fields(cls)} for cls in (TrainConfig, DecodeConfig)}
+    # a run's batch_size is the training one (params/commands.py's settings); decoding's differs in meaning
+    assert meaning("batch_size") == help_of[TrainConfig]["batch_size"] != help_of[DecodeConfig]["batch_size"]
+    assert meaning("beam") == help_of[DecodeConfig]["beam"] and meaning("no_such_setting") is None

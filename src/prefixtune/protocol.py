@@ -15,6 +15,32 @@ from . import params as P
 
 COUNTS = {"samples": "sample", "seeds": "seed"}  # settings that count distinct values over the selected runs
 SETS = {"sizes": "size", "prefix_lens": "prefix_len"}  # settings that list them
+# The protocol's own settings: no config field holds them (every other setting's meaning is its flag's help)
+OWN_MEANINGS = {
+    "dev": "model selection on the run's dev set: the kept step is the one with the best dev number",
+    "eval_set": "the sets decoded and scored with the run's kept parameters",
+    "test_sample": "how many inputs of the evaluation set a run decodes, drawn at random (null: all)",
+    "samples": "training subsamples per cell (a low-data cell draws this many subsets of the training set)",
+    "seeds": "seeds per training subsample",
+    "sizes": "training set sizes of the low-data experiment",
+    "prefix_lens": "prefix lengths P of the prefix-length experiment",
+    "runs": "trained runs the entry selects",
+}
+
+
+def meaning(setting: str) -> str | None:
+    """What a protocol setting means: the help of the config field of that name (configs.py, methods/config.py;
+    training first, as a run's settings name the training batch size and source length), or OWN_MEANINGS."""
+    from dataclasses import fields
+
+    from .configs import DecodeConfig, SelectConfig, TrainConfig
+    from .methods.config import AdapterConfig, VirtualTokenConfig
+
+    for cls in (TrainConfig, VirtualTokenConfig, AdapterConfig, SelectConfig, DecodeConfig):
+        for f in fields(cls):
+            if f.name == setting and "help" in f.metadata:
+                return f.metadata["help"]
+    return OWN_MEANINGS.get(setting)
 
 
 def selected(runs, where):
@@ -132,5 +158,10 @@ def render(root: Path) -> tuple[str, int]:
                      + " | ".join([r["setting"], fmt(r["paper"]), fmt(r["authors"]),
                                   f"[{notes.setdefault(r['source'], len(notes) + 1)}]",
                                   fmt(r["ours_paper"]), fmt(r["ours_cpu"]), st]) + " |")
+    lines += ["", "## What each setting means", "",
+              "The help of the command-line flag of that name (src/prefixtune/configs.py, methods/config.py), or the "
+              "protocol's own definition (protocol.py's OWN_MEANINGS).", "",
+              "| setting | meaning |", "|---|---|"]
+    lines += [f"| {s} | {fmt(meaning(s))} |" for s in sorted({r['setting'] for r in rows})]
     lines += ["", "## Sources", ""] + [f"{n}. {fmt(text)}" for text, n in notes.items()]
     return "\n".join(lines) + "\n", drift

@@ -211,12 +211,13 @@ def render(preset, grid, runs, ledger, table, protocol_rows, releases) -> str:
                       *checklist.dev_beside_test(runs[runs.task == task], metric, lambda t, s=scale: s), ""]
     lines += ["### Hyper-parameters and how each was chosen", "",
               "The settings of the paper's protocol this preset runs (docs/protocol.md has every row with its source, "
-              "file:line in the authors' code; what each setting means: its description in "
-              "workflow/schemas/params.schema.yaml). Three are the protocol's, not params.yaml's: dev (yes: the "
-              "kept step is chosen on the run's dev subsample), eval_set (the sets decoded with the kept "
-              "parameters), samples x seeds (the runs per cell). 'The paper preset': this project's preset of the "
-              "paper's full protocol (params.yaml), not the paper itself.", "",
+              "file:line in the authors' code). 'The paper preset': this project's preset of the paper's full "
+              "protocol (params.yaml), not the paper itself.", "",
               *checklist.hyperparameters(protocol_rows, preset), "",
+              "What each setting means: the help of its command-line flag (src/prefixtune/configs.py, "
+              "methods/config.py), or the protocol's own definition for those no flag sets (dev, eval_set, "
+              "samples, seeds, sizes):", "",
+              *checklist.meanings(protocol_rows, preset), "",
               "Chosen by a search on a low-data dev set (never the test set), as A.2 chooses hyper-parameters; "
               "params.yaml's comments say which value each run uses:", "",
               *checklist.dev_searches(f"{grid.results}/tuning"), "",

@@ -118,6 +118,14 @@ def hyperparameters(protocol_rows: list, preset: str) -> list:
     return md_table(["runs", "setting", "ours", "paper", "authors' code", "how it was chosen"], rows)
 
 
+def meanings(protocol_rows: list, preset: str) -> list:
+    """What each setting of `hyperparameters`' table means (prefixtune.protocol.meaning)."""
+    from ..protocol import meaning
+
+    shown = dict.fromkeys(r["setting"] for r in protocol_rows if r.get(f"ours_{preset}") is not None)
+    return md_table(["setting", "meaning"], [[s, fmt(meaning(s))] for s in shown])
+
+
 def searched(label) -> str:
     """scripts/tune-lr's method label in words: adapter:0.001 is an adapter with 0.1% of the parameters."""
     kind, _, share = str(label).partition(":")
