@@ -69,8 +69,10 @@ def stale(root, file, runs) -> set:
     names = {s: r for r in runs for s in stages_of(r)}
     if not names:
         return set()
-    done = subprocess.run(["dvc", "status", "--json", *(f"{file}:{s}" for s in names)], cwd=root, env=ENV,
-                          capture_output=True, text=True)
+    # the whole pipeline file, not one target per stage: DVC re-reads dvc.lock for every target it is given,
+    # which made this call take minutes (quadratic in the runs); once for the file takes seconds
+    done = subprocess.run(["dvc", "status", "--json", str(file)], cwd=root, env=ENV, capture_output=True,
+                          text=True)
     if done.returncode:
         sys.exit(f"run-grid: `dvc status` failed: {' '.join(done.stderr.split())[:300]}")
     status = json.loads(done.stdout or "{}")
