@@ -9,6 +9,7 @@ paper's low-data gap from docs/paper_results.yaml. The grid may be unfinished (s
 document says how many runs are in, and a claim gets a verdict only where the stated rule has its pairs.
 """
 
+import inspect
 import math
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import pandas as pd
 import yaml
 
 from .. import params as P
+from ..data.splits import lowdata
 from ..errors import InputError
 from ..registry import describe
 from ..run_folder import cpu_label, decoded, finished, machine
@@ -25,6 +27,7 @@ from .checklist import mean_std
 
 PRESET = "cpu"
 METRICS = ["BLEU", "NIST", "METEOR", "ROUGE_L", "CIDEr"]
+DEV_FRACTION = inspect.signature(lowdata).parameters["dev_fraction"].default  # splits.py's, which every preset uses
 RULES = {"primary": "authors' rule (dev loss every 50 steps)", "alt": "every tenth of the budget"}
 CLAIMS = (("prefix", "finetune", "The paper's claim: **prefix-tuning beats fine-tuning in low-data settings** "
                                  "(the paper: +{gap} BLEU, its average over sizes {paper_sizes}; here sizes {sizes})"),
@@ -258,8 +261,8 @@ def intro(w, root, grid, model, n_done, inits):
     w(f"- model: {model}: 30 layers, 3 key/value heads; not GPT-2 medium;")
     w(f"- data: E2E training subsamples of {', '.join(str(n) for n in sorted({r.size for r in grid.runs.values()}))} "
       f"distinct inputs (subsamples s0, s1, … drawn with split seed {s['data']['split_seed']}; a run id's `seed` is "
-      "its training seed), each with a dev subsample for model selection: 30% of its size in further E2E "
-      "training inputs, disjoint from the training subsample (never the evaluation set);")
+      f"its training seed), each with a dev subsample for model selection: {DEV_FRACTION:.0%} of its size in "
+      "further E2E training inputs, disjoint from the training subsample (never the evaluation set);")
     w("- run ids: `e2e/<method>/n<size>-s<subsample>-seed<seed>`; a prefix-tuning run adds `-p<P>-<init>` (P "
       "virtual tokens initialized from the init: `random`, or a label of params.yaml's `inits`, e.g. "
       "`table2text` for \"table-to-text:\") or `-ptext-<init>` (P set by the init text's own number of tokens, as "
