@@ -119,3 +119,38 @@ def test_single_run_cells_have_empty_std_and_plots_follow_the_data(tmp_path):
     (out / "init.png").write_bytes(b"stale")  # a figure whose data is gone is removed
     plot.run(argparse.Namespace(tables=str(tmp_path / "tables"), out=str(out)))
     assert sorted(p.name for p in out.glob("*.png")) == sorted(Path(p).name for p in grid.plots)
+
+
+def test_figures_show_each_selection_rule(tmp_path, monkeypatch):
+    """Where the runs were decoded under both selection rules, the low-data figure has a row of panels per rule
+    (each drawn from that rule's rows), the init figure a second bar per init, and the training figure the
+    second rule's kept step."""
+    key = {"experiment": "lowdata", "dataset": "e2e", "model": "m", "prefix_len": None, "init": None,
+           "test": "dev", "n": 3}
+    low = pd.DataFrame([{**key, "method": m, "size": s, "selection": r, "BLEU": v + (0.1 if r == "alt" else 0.0),
+                         "BLEU_std": 0.01, "ROUGE_L": 0.6}
+                        for m, v in (("prefix", 0.5), ("finetune", 0.4)) for s in (50, 100)
+                        for r in ("primary", "alt")])
+    init = pd.DataFrame([{**key, "experiment": "init", "method": "prefix", "size": 100, "init": i,
+                          "prefix_len": 6, "selection": r, "BLEU": 0.5, "BLEU_std": 0.01}
+                         for i in ("random", "elephant") for r in ("primary", "alt")])
+    low.to_csv(tmp_path / "lowdata.csv", index=False)
+    init.to_csv(tmp_path / "ablations.csv", index=False)
+    pd.DataFrame([{"run": "r", "dataset": "e2e", "method": "prefix", "size": 50, "step": s, "loss": 1.0,
+                   "token_loss": 1.0, "dev_loss": 3.0 - s / 10, "best_step": 20, "alt_best_step": 10}
+                  for s in (10, 20)]).to_csv(tmp_path / "curves.csv", index=False)
+    figs = {}
+    monkeypatch.setattr(plot, "_save", lambda fig, path: figs.update({Path(path).name: fig}))
+    plot.run(argparse.Namespace(tables=str(tmp_path), out=str(tmp_path / "plots")))
+
+    axes = figs["lowdata_e2e.png"].axes
+    assert [ax.get_title() for ax in axes] == ["selected by: authors' rule"] * 2 + ["selected by: every tenth of "
+                                                                                 "the budget"] * 2
+    bleu = {ax.get_title(): sorted(y for bar in ax.containers for y in bar.lines[0].get_ydata()) for ax in axes[::2]}
+    assert bleu["selected by: authors' rule"] == pytest.approx([40, 40, 50, 50])
+    assert bleu["selected by: every tenth of the budget"] == pytest.approx([50, 50, 60, 60])
+    bars = figs["init.png"].axes[0].patches
+    assert len(bars) == 4 and sum(b.get_hatch() == "//" for b in bars) == 2
+    training = figs["training_e2e.png"]
+    kept = {m: line.get_xdata()[0] for line in training.axes[0].lines for m in [line.get_marker()] if m in "os"}
+    assert kept == {"o": 20, "s": 10} and "square = every tenth of the budget" in training._suptitle.get_text()

@@ -4,14 +4,17 @@
 
 Draws, when the tables hold the data (the same rule as prefixtune.params.expected_plots):
   lowdata_<dataset>.png  lowdata.csv: the headline metric(s) vs training size per method, log-x,
-                         error bars = std over samples x seeds (the paper's Figure 3)
-  lowdata_<dataset>.csv  its first panel as data: size, then one column per method (mean), which dvc.yaml
-                         declares as a DVC plot (`dvc plots diff` overlays two experiments' curves)
+                         error bars = std over samples x seeds (the paper's Figure 3); a row of panels per
+                         selection rule where the runs were decoded under both
+  lowdata_<dataset>.csv  its first panel as data (the authors' rule): size, then one column per method (mean),
+                         which dvc.yaml declares as a DVC plot (`dvc plots diff` overlays two experiments' curves)
   training_<dataset>.png curves.csv: train loss (lines) and dev loss (dots) per step of every low-data run,
-                         one panel per method and size, a ring where the kept (best-dev) parameters are
+                         one panel per method and size, a ring where the authors' rule kept the parameters, a
+                         square where the second rule did
   prefix_length.png      ablations.csv cells whose prefix length varies: metric vs prefix length
                          (Figure 4)
-  init.png               ablations.csv cells whose init varies: metric per init word (Figure 5)
+  init.png               ablations.csv cells whose init varies: metric per init word (Figure 5); a second,
+                         hatched bar per init for the second selection rule where there is one
 A figure with no data is not drawn (and an old one is removed). BLEU on a 0-1 scale (the E2E
 scripts) is shown x100, as in the paper.
 """
@@ -22,11 +25,13 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from .errors import InputError  # noqa: E402
 from .files import atomic_open, atomic_path  # noqa: E402
 from .registry import METHODS, base_method  # noqa: E402
+from .report.runs import SELECTIONS  # noqa: E402
 
 # Headline metrics per figure, first found wins per panel: table-to-text BLEU and ROUGE-L, XSum ROUGE-1/2.
 PANELS = [("BLEU", "BLEU_A"), ("ROUGE_L", "METEOR", "TER"), ("rouge1",), ("rouge2",)]
@@ -62,13 +67,20 @@ def metrics_of(df) -> list:
     return out
 
 
-def main_test(df):
+def main_test(df, selection="primary"):
     """One test set per cell: `test` if present (WebNLG's S/U are metric columns), else the first one; the
-    first selection rule's decodes (the run's own parameters; docs/results.md compares the second)."""
+    decodes of one selection rule (by default the first: the authors')."""
     if "selection" in df.columns:
-        df = df[df["selection"].astype(str) == "primary"]
+        df = df[df["selection"].astype(str) == selection]
     tests = list(dict.fromkeys(df["test"].astype(str)))
-    return df[df["test"].astype(str) == ("test" if "test" in tests else tests[0])]
+    return df[df["test"].astype(str) == ("test" if "test" in tests else tests[0])] if tests else df
+
+
+def rules_in(df) -> list:
+    """The selection rules whose decodes the table holds, the authors' first (["primary"] for a table without
+    the column)."""
+    have = set(df["selection"].astype(str)) if "selection" in df.columns else {"primary"}
+    return [r for r in SELECTIONS if r in have]
 
 
 def scaled(df, m):
@@ -110,29 +122,41 @@ def _style(label):
 
 
 def plot_lowdata(df, dataset, path):
-    d = main_test(df[(df["dataset"] == dataset) & (df["size"] != "full")])
+    low = df[(df["dataset"] == dataset) & (df["size"] != "full")]
+    rules = rules_in(low)
+    d = main_test(low)
     ms = metrics_of(d)
-    fig, axes = plt.subplots(1, len(ms), figsize=(5.2 * len(ms), 4), squeeze=False)
+    # a row per selection rule, sharing each metric's y axis, so that a reader sees whether the picture depends
+    # on how often the dev loss was looked at
+    fig, axes = plt.subplots(len(rules), len(ms), figsize=(5.2 * len(ms), 3.6 * len(rules) + 0.4), squeeze=False,
+                             sharey="col")
     methods = list(dict.fromkeys(d["method"]))
-    for ax, m in zip(axes[0], ms):
-        for i, (method, g) in enumerate(d.groupby("method", sort=False)):
-            # methods side by side around each size (x is log-scaled), so that their error bars do not overlap
-            g = g.assign(_x=g["size"].astype(int) * 1.04 ** (i - (len(methods) - 1) / 2)).sort_values("_x")
-            y, err, ylabel = scaled(g, m)
-            color, marker = _style(method)
-            ax.errorbar(g["_x"], y, yerr=err, label=method, color=color, marker=marker, capsize=3, linewidth=1.5)
-        ax.set_xscale("log")
-        sizes = sorted(d["size"].astype(int).unique())
-        ax.set_xticks(sizes, [str(s) for s in sizes])
-        ax.minorticks_off()
-        ax.set_xlabel("training examples")
-        ax.set_ylabel(ylabel)
-        ax.grid(alpha=0.3)
+    sizes = sorted(d["size"].astype(int).unique())
+    for row, rule in zip(axes, rules):
+        dr = main_test(low, rule)
+        for ax, m in zip(row, ms):
+            for i, method in enumerate(methods):
+                # methods side by side around each size (x is log-scaled), so that their error bars do not overlap
+                g = dr[dr["method"] == method]
+                g = g.assign(_x=g["size"].astype(int) * 1.04 ** (i - (len(methods) - 1) / 2)).sort_values("_x")
+                y, err, ylabel = scaled(g, m)
+                color, marker = _style(method)
+                ax.errorbar(g["_x"], y, yerr=err, label=method, color=color, marker=marker, capsize=3,
+                            linewidth=1.5)
+            ax.set_xscale("log")
+            ax.set_xticks(sizes, [str(s) for s in sizes])
+            ax.minorticks_off()
+            ax.set_xlabel("training examples")
+            ax.set_ylabel(ylabel)
+            ax.grid(alpha=0.3)
+            if len(rules) > 1:
+                ax.set_title(f"selected by: {SELECTIONS[rule]}", fontsize=9)
     if ms:  # one legend for the figure, below the panels, where it covers no point
         fig.legend(*axes[0][0].get_legend_handles_labels(), title="method", loc="upper center",
                    bbox_to_anchor=(0.5, 0.02), ncol=len(methods), frameon=False)
     spread, about = caption(d, "point")
     fig.suptitle(f"{dataset}: low-data ({spread}){about}", fontsize=10)
+    fig.tight_layout()
     _save(fig, path)
     if ms:  # the first panel's curves as data, one column per method: what DVC's plots read
         y, _, _ = scaled(d, ms[0])
@@ -161,13 +185,20 @@ def plot_training(curves, dataset, path):
                 ax.plot(dev["step"], dev["dev_loss"], color=color, marker=".", linewidth=1.2)
                 best = dev[dev["step"] == g["best_step"].iloc[0]]
                 ax.plot(best["step"], best["dev_loss"], "o", markersize=9, markerfacecolor="none", color="black")
+                if "alt_best_step" in g and g["alt_best_step"].notna().all():  # the second rule's kept step
+                    alt = dev[dev["step"] == g["alt_best_step"].iloc[0]]
+                    ax.plot(alt["step"], alt["dev_loss"], "s", markersize=6, markerfacecolor="none",
+                            color="dimgray")
             ax.set_title(f"{method}, n={size}", fontsize=9)
             ax.grid(alpha=0.3)
             if i == len(methods) - 1:
                 ax.set_xlabel("optimizer step")
             if j == 0:
                 ax.set_ylabel("loss per target token")
-    fig.suptitle(f"{dataset}: train loss (faint), dev loss (dots), kept step (ring), one line per run")
+    alt = "alt_best_step" in d and d["alt_best_step"].notna().any()
+    kept = (f"kept step: ring = {SELECTIONS['primary']}, square = {SELECTIONS['alt']}" if alt
+            else "kept step (ring)")
+    fig.suptitle(f"{dataset}: train loss (faint), dev loss (dots), one line per run; {kept}")
     fig.tight_layout()
     _save(fig, path)
 
@@ -198,26 +229,36 @@ def plot_prefix_length(df, path):
 
 
 def plot_init(df, path):
-    cells = varying(df, "init")
-    sub = main_test(df[df.set_index(["experiment", "dataset", "method", "size"]).index.isin(cells)])
+    cells = df[df.set_index(["experiment", "dataset", "method", "size"]).index.isin(varying(df, "init"))]
+    rules = rules_in(cells)
+    sub = main_test(cells)
     groups = list(sub.groupby(["dataset", "method", "size"], sort=False))
-    fig, axes = plt.subplots(1, len(groups), figsize=(max(5.2, 0.7 * sub["init"].nunique() + 2) * len(groups), 4),
-                             squeeze=False)
+    width = 0.8 / len(rules)
+    fig, axes = plt.subplots(1, len(groups), squeeze=False,
+                             figsize=(max(5.2, 0.7 * len(rules) * sub["init"].nunique() + 2) * len(groups), 4))
     for ax, ((ds, method, size), g) in zip(axes[0], groups):
         m = metrics_of(g)[0]
-        g = g.assign(_r=(g["init"] != "random")).sort_values("_r", kind="stable")  # random first
-        y, err, ylabel = scaled(g, m)
-        colors = ["tab:gray" if i == "random" else "tab:blue" for i in g["init"]]
-        ax.bar(range(len(g)), y, yerr=err, color=colors, capsize=3)
-        ax.set_xticks(range(len(g)), [f"{i} (P = {p:g})" if pd.notna(p) else f"{i} (P = its token count)"
-                                      for i, p in zip(g["init"], g["prefix_len"])], rotation=30, ha="right")
+        inits = sorted(dict.fromkeys(g["init"]), key=lambda i: i != "random")  # random first
+        for k, rule in enumerate(rules):  # one bar per rule and init, the authors' rule solid, the second hatched
+            r = main_test(cells, rule)
+            r = r[(r["dataset"] == ds) & (r["method"] == method) & (r["size"] == size)].set_index("init")
+            y, err, ylabel = scaled(r.loc[inits], m)
+            ax.bar([i + (k - (len(rules) - 1) / 2) * width for i in range(len(inits))], y, width=width, yerr=err,
+                   color=["tab:gray" if i == "random" else "tab:blue" for i in inits], capsize=3,
+                   hatch="//" if k else None, edgecolor="white" if k else None)
+        p = g.set_index("init")["prefix_len"]
+        ax.set_xticks(range(len(inits)), [f"{i} (P = {p[i]:g})" if pd.notna(p[i]) else f"{i} (P = its token count)"
+                                          for i in inits], rotation=30, ha="right")
         ax.set_xlabel("prefix initialization (random, or activations of a real word)")
         ax.set_ylabel(ylabel)
         ax.set_title(f"{ds}, {method}, {'full data' if size == 'full' else f'n={size}'}")
         ax.grid(alpha=0.3, axis="y")
+        if len(rules) > 1:  # legend patches in neither bar colour: the hatch alone tells the rule
+            ax.legend([Patch(facecolor="lightgray", edgecolor="black", hatch="//" if k else None)
+                       for k in range(len(rules))], [f"selected by: {SELECTIONS[r]}" for r in rules],
+                      loc="lower right", fontsize=8)
     spread, about = caption(sub, "bar")
-    fig.suptitle(f"Prefix initialization ({spread}; the first selection rule){about}", fontsize=10,
-                 y=1.06)  # above the panel titles
+    fig.suptitle(f"Prefix initialization ({spread}){about}", fontsize=10, y=1.06)  # above the panel titles
     _save(fig, path)
 
 

@@ -24,11 +24,12 @@ from ..run_folder import cpu_label, decoded, finished, machine
 from ..verdict import MIN_PAIRS, paired_t
 from .checklist import md_table as md_lines
 from .checklist import mean_std
+from .runs import SELECTIONS
 
 PRESET = "cpu"
 METRICS = ["BLEU", "NIST", "METEOR", "ROUGE_L", "CIDEr"]
 DEV_FRACTION = inspect.signature(lowdata).parameters["dev_fraction"].default  # splits.py's, which every preset uses
-RULES = {"primary": "authors' rule (dev loss every 50 steps)", "alt": "every tenth of the budget"}
+RULES = {"primary": f"{SELECTIONS['primary']} (dev loss every 50 steps)", "alt": SELECTIONS["alt"]}
 CLAIMS = (("prefix", "finetune", "The paper's claim: **prefix-tuning beats fine-tuning in low-data settings** "
                                  "(the paper: +{gap} BLEU, its average over sizes {paper_sizes}; here sizes {sizes})"),
           ("prefix", "adapter-0.1", "A comparison beyond the paper's claims: **prefix-tuning vs adapters (0.1%) on "
@@ -198,9 +199,13 @@ def render(root: Path) -> str:
         w(f"The figures (results/{PRESET}/plots/lowdata_e2e.png, training_e2e.png) are drawn when every run is in; "
           "the files there now show the earlier protocol's grid, so they are not shown here.\n")
     else:
-        for name, caption in (("lowdata_e2e", "low-data curve"), ("training_e2e", "training curves")):
+        for name, caption in (
+                ("lowdata_e2e", "The low-data curve (the paper's Figure 3 on this proxy): mean ± std per size, a "
+                                "row of panels per selection rule, each from that rule's decodes."),
+                ("training_e2e", f"Train and dev loss of every low-data run; the ring marks the step the "
+                                 f"{RULES['primary']} kept, the square the step {RULES['alt']} kept.")):
             if (root / "results" / PRESET / "plots" / f"{name}.png").is_file():
-                w(f"![{caption}](../results/{PRESET}/plots/{name}.png)\n")
+                w(f"![{caption}](../results/{PRESET}/plots/{name}.png)\n\n*{caption}*\n")
 
     w("## The paper's claims on this proxy\n")
     w(f"Rule: runs are paired by training subsample and seed; a claim 'A beats B' at one size gets a verdict once "
