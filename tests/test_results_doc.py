@@ -83,22 +83,26 @@ def test_times_name_the_cpu_of_each_run_and_sum_per_cpu():
 
 def test_the_doc_says_when_the_selection_rules_put_a_claim_on_opposite_sides_of_zero():
     """The all-sizes mean of prefix − finetune under each selection rule: a sentence when the signs differ, none
-    when they agree."""
+    when they agree; with it, the cell whose kept dev loss differs most between the rules."""
     import pandas as pd
 
     from prefixtune.report import results_doc as md
 
-    def runs(prefix_alt):
-        scores = (("prefix", "primary", 0.60), ("finetune", "primary", 0.55), ("prefix", "alt", prefix_alt),
-                  ("finetune", "alt", 0.55))
-        return pd.DataFrame([{"method": m, "size": 50, "sample": s, "seed": 0, "selection": sel, "BLEU": b}
-                             for s in range(2) for m, sel, b in scores])
+    def runs(prefix_alt):  # (method, rule, BLEU, kept step, its dev loss)
+        scores = (("prefix", "primary", 0.60, 50, 1.8), ("finetune", "primary", 0.55, 50, 2.5),
+                  ("prefix", "alt", prefix_alt, 40, 1.7), ("finetune", "alt", 0.55, 10, 1.6))
+        return pd.DataFrame([{"run": f"{m}-s{s}", "method": m, "size": 50, "sample": s, "seed": 0, "selection": sel,
+                              "BLEU": b, "best_step": step, "kept_dev_loss": loss, "steps": 100}
+                             for s in range(2) for m, sel, b, step, loss in scores])
 
     out = []
     md.rules_disagree(out.append, runs(0.50))
     assert len(out) == 1 and out[0].startswith("**The rules disagree on prefix − finetune:**")
     assert "+5.00 over 2 pairs with the authors' rule" in out[0]
     assert "-5.00 over 2 pairs with selection every" in out[0]
+    assert ("part most on finetune at n = 50 (budget 100 steps): the authors' rule (dev loss every 50 steps) kept "
+            "step(s) 50, 50, at a mean dev loss of 2.50 per target token and BLEU ×100 55.00; every tenth of the "
+            "budget kept step(s) 10, 10, at 1.60 and 55.00 (means over 2 runs)") in out[0]
     out = []
     md.rules_disagree(out.append, runs(0.58))
     assert out == []

@@ -12,6 +12,7 @@ from pathlib import Path
 import yaml
 
 from . import params as P
+from .registry import describe
 
 COUNTS = {"samples": "sample", "seeds": "seed"}  # settings that count distinct values over the selected runs
 SETS = {"sizes": "size", "prefix_lens": "prefix_len"}  # settings that list them
@@ -96,6 +97,17 @@ def status(value, expected, why):
     return "same" if same(value, expected) else f"differs: {' '.join(why.split())}" if why else "DRIFT"
 
 
+def source_note(entry) -> str:
+    """An entry's note: where the paper states it, then where the authors' code settles it (as "Code: ..."),
+    each a sentence of its own."""
+    paper, code = entry.get("source", "").strip(), entry.get("authors_source", "").strip()
+    if paper and not paper.endswith("."):
+        paper += "."
+    if paper and code and not code.startswith("Code:"):
+        code = f"Code: {code}"
+    return " ".join(x for x in (paper, code) if x)
+
+
 def rows_of(root: Path):
     """One row per (entry, setting): the paper's value, the authors' effective value, ours in each preset.
 
@@ -112,7 +124,7 @@ def rows_of(root: Path):
             expected = authors.get(setting, paper.get(setting))
             row = {**entry["where"], "setting": setting, "paper": paper.get(setting, "not printed"),
                    "authors": authors.get(setting, "–"),
-                   "source": " ".join(x for x in (entry.get("source", ""), entry.get("authors_source", "")) if x)}
+                   "source": source_note(entry)}
             for name in PRESETS:
                 sel = selected(runs[name], entry["where"])
                 value = ours(sel, setting) if sel or (setting == "runs" and name == "paper") else None
@@ -125,6 +137,11 @@ def rows_of(root: Path):
             row["basis"] = "" if row["same"] or not followed else "authors' code" if setting in authors else "paper"
             out.append(row)
     return out
+
+
+def models(root: Path, preset: str) -> list:
+    """The exact models a preset's runs use (registry.describe of params.yaml's model names)."""
+    return sorted({describe(r.settings["model"]) for r in P.build(root / "params.yaml", {"preset": preset}).runs.values()})
 
 
 def render(root: Path) -> tuple[str, int]:
@@ -145,6 +162,7 @@ def render(root: Path) -> tuple[str, int]:
              "where their code settles it, since that code produced the paper's numbers; otherwise the paper's. "
              "\"not printed\": the paper does not state it; \"–\" under the authors' code: not settled from the code "
              "(or not read); \"–\" under a preset: it has no run the row selects.\n",
+             "Models: " + "; ".join(f"{name} preset: {', '.join(models(root, name))}" for name in PRESETS) + ".\n",
              f"{len(rows)} settings: {n_same} the same in the paper, the authors' code and every preset that runs "
              f"them; {n_code} as the authors' code where the paper is silent or says otherwise; {n_paper} as the "
              f"paper where the authors' code was not read or does not settle it; the rest differ for the reason "
@@ -159,7 +177,8 @@ def render(root: Path) -> tuple[str, int]:
                                   f"[{notes.setdefault(r['source'], len(notes) + 1)}]",
                                   fmt(r["ours_paper"]), fmt(r["ours_cpu"]), st]) + " |")
     lines += ["", "## What each setting means", "",
-              "The help of the command-line flag of that name (src/prefixtune/configs.py, methods/config.py), or the "
+              "The help of the command-line flag of that name (src/prefixtune/configs.py, "
+              "src/prefixtune/methods/config.py), or the "
               "protocol's own definition (protocol.py's OWN_MEANINGS).", "",
               "| setting | meaning |", "|---|---|"]
     lines += [f"| {s} | {fmt(meaning(s))} |" for s in sorted({r['setting'] for r in rows})]

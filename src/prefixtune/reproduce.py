@@ -113,10 +113,11 @@ def claims_section(ledger) -> list:
         sides = f"{r['a']} vs {r['b']}" if isinstance(r.get("b"), str) and r["b"] else str(r.get("a") or "–")
         sel = r.get("selection")
         proxy = r.get("proxy") is True and not r["verdict"].startswith("not run")
-        rows.append([r["claim"], r["text"], r["where"], r["experiment"], sides or "–",
-                     sel if isinstance(sel, str) else "–", checklist.fmt(r.get("pairs")), ci(r),
+        test = r.get("test")
+        rows.append([r["claim"], r["text"], r["where"], r["experiment"], test if isinstance(test, str) else "–",
+                     sides or "–", sel if isinstance(sel, str) else "–", checklist.fmt(r.get("pairs")), ci(r),
                      r["verdict"] + (" (proxy)" if proxy else ""), checklist.fmt(r.get("paper"), "g")])
-    return checklist.md_table(["id", "claim", "where", "experiment", "a vs b", "selection", "pairs",
+    return checklist.md_table(["id", "claim", "where", "experiment", "decoded set", "a vs b", "selection", "pairs",
                                "mean a − b [95% CI]", "verdict", "paper's number"], rows)
 
 

@@ -76,7 +76,7 @@ def times(runs: pd.DataFrame) -> list:
                      f"{g.groupby('run').score_s.sum().mean() / 60:.1f}"])
     return md_table(["CPU", "method", "size", "runs", "train (min)", "decode, all sets (min)",
                      "score, all sets (min)"], rows) + [
-        "", f"Total over the finished runs: {total / 3600:.2f} hours of wall-clock time."]
+        "", f"Total over the {one.run.nunique()} finished runs: {total / 3600:.2f} hours of wall-clock time."]
 
 
 def mean_std(values: pd.Series, spec: str) -> str:
@@ -147,6 +147,8 @@ def dev_searches(folder) -> list:
             best = g.loc[g.dev_loss.idxmin()]
             on = ", ".join(f"{k} {g[k].iloc[0]}" for k in ("size", "sample") if k in g.columns)
             on += f"; {g.steps.iloc[0]} optimizer steps per lr" if "steps" in g.columns else ""
+            on += (f"; training loss {g.loss.iloc[0]}" if "loss" in g.columns else
+                   "; the training loss it used not recorded in the file (params.yaml's comment on the preset says)")
             lines.append(f"- {path}: {searched(method)}, lr tried " + ", ".join(f"{x:g}" for x in g.lr)
                          + f" (training subsample {on}); lowest dev loss {best.dev_loss:.3f} at lr {best.lr:g}")
     return lines or ["- none (every setting above comes from the paper or the authors' code)"]
