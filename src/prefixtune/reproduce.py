@@ -216,8 +216,8 @@ def render(preset, grid, runs, ledger, table, protocol_rows, releases) -> str:
               "protocol (params.yaml), not the paper itself.", "",
               *checklist.hyperparameters(protocol_rows, preset), "",
               "What each setting means: the help of its command-line flag (src/prefixtune/configs.py, "
-              "methods/config.py), or the protocol's own definition for those no flag sets (dev, eval_set, "
-              "samples, seeds, sizes):", "",
+              "src/prefixtune/methods/config.py), or the protocol's own definition for those no flag sets (dev, "
+              "eval_set, samples, seeds, sizes):", "",
               *checklist.meanings(protocol_rows, preset), "",
               "Chosen by a search on a low-data dev set (never the test set), as A.2 chooses hyper-parameters; "
               "params.yaml's comments say which value each run uses:", "",
