@@ -57,6 +57,8 @@ def test_times_name_the_cpu_of_each_run_and_sum_per_cpu():
     epyc = {"cpu": "AMD EPYC", "cpu_flags": ["avx2"]}
     assert (cpu_label(xeon), cpu_label(epyc), cpu_label({"host": "vm"})) == (
         "Intel(R) Xeon(R) Processor (amx_bf16)", "AMD EPYC (avx2)", "not recorded")
+    zen3 = {**epyc, "cpu_family": 25, "cpu_model": 1}  # recorded since: one model name, several generations
+    assert cpu_label(zen3) == "AMD EPYC (avx2; family 25 model 1)"
 
     def row(run, sel, where, train, decode):
         return {"run": run, "method": "prefix", "size": 100, "sample": 0, "seed": 0, "selection": sel,

@@ -64,12 +64,14 @@ def machine(output) -> dict:
 
 
 def cpu_label(where: dict) -> str:
-    """The CPU a stage ran on, named for a timing: its model name and the fastest instruction set it has of
-    machine.FLAGS (listed slowest first), e.g. "AMD EPYC (avx2)"; "not recorded" for runs that predate it."""
+    """The CPU a stage ran on, named for a timing: its model name, the fastest instruction set it has of
+    machine.FLAGS (listed slowest first) and, where recorded, its family and model numbers, e.g. "AMD EPYC (avx2;
+    family 25 model 1)"; "not recorded" for runs that predate it."""
     if "cpu" not in where:
         return "not recorded"
-    flags = where.get("cpu_flags") or []
-    return f"{where['cpu']} ({flags[-1]})" if flags else where["cpu"]
+    about = [*(where.get("cpu_flags") or [])[-1:],
+             *([f"family {where['cpu_family']} model {where['cpu_model']}"] if "cpu_family" in where else [])]
+    return f"{where['cpu']} ({'; '.join(about)})" if about else where["cpu"]
 
 
 def trained_prefix_len(info: dict):

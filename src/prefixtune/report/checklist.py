@@ -37,6 +37,7 @@ def compute(runs: pd.DataFrame) -> list:
     seen = {}
     for run, m in zip(firsts.run, firsts.machine):
         key = (m.get("host", "not recorded"), m.get("cpu", "not recorded (its run.json predates machine records)"),
+               f"{m['cpu_family']} / {m['cpu_model']}" if "cpu_family" in m else "–",
                " ".join(m.get("cpu_flags", [])) or "–", m.get("cores", "–"), m.get("python", "–"),
                m.get("torch", "–"), m.get("transformers", "–"))
         seen.setdefault(key, []).append(run)
@@ -44,7 +45,8 @@ def compute(runs: pd.DataFrame) -> list:
     for k, r in seen.items():
         named = k[1].startswith("not recorded") and len(r) <= 3  # the few runs without a machine record, by name
         rows.append([*k, f"{len(r)}: {', '.join(r)}" if named else len(r)])
-    return md_table(["host", "CPU", "flags", "cores", "Python", "torch", "transformers", "runs (train stage)"], rows)
+    return md_table(["host", "CPU", "family / model", "flags", "cores", "Python", "torch", "transformers",
+                     "runs (train stage)"], rows)
 
 
 def parameters(runs: pd.DataFrame) -> list:
