@@ -224,3 +224,16 @@ def test_claims_csv_has_the_glossarys_columns_whichever_claim_comes_first(tmp_pa
                            "--out", str(tmp_path / "reproduction.md")], cwd=REPO, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert list(pd.read_csv(tmp_path / "claims.csv").columns) == list(CSV_COLUMNS["claims.csv"])
+
+
+def test_the_report_shows_the_presets_figures_once_every_run_is_in():
+    """The figures the plot stage draws, each linked beside the report with its caption, once the grid is complete;
+    none before (the files would show another grid's runs)."""
+    from prefixtune.reproduce import figures
+
+    grid = P.build(REPO / "params.yaml", {"preset": "cpu"})
+    assert figures(grid, len(grid.runs) - 1) == []
+    shown = "\n".join(figures(grid, len(grid.runs)))
+    for name in ("lowdata_e2e", "training_e2e", "init"):
+        assert f"![{name}](plots/{name}.png)" in shown  # relative to results/cpu/reproduction.md
+    assert "*Score per prefix initialization, random first (the paper's Figure 5" in shown

@@ -37,6 +37,21 @@ from .report.runs import SELECTIONS  # noqa: E402
 PANELS = [("BLEU", "BLEU_A"), ("ROUGE_L", "METEOR", "TER"), ("rouge1",), ("rouge2",)]
 VARIANT = {"adapter-3": ("tab:olive", "v")}  # a second label of one method (adapter-0.1 keeps adapter's style)
 FIGURES = ("lowdata_*.png", "lowdata_*.csv", "training_*.png", "prefix_length.png", "init.png")
+CAPTIONS = {  # what each figure shows, for the reports that embed it (reproduce.py, report/results_doc.py)
+    "lowdata": "The low-data curve (the paper's Figure 3 on this preset's model): mean ± std per size; where both "
+               "selection rules were decoded, a row of panels per rule, each from that rule's decodes.",
+    "training": f"Train and dev loss of every low-data run; ring: the step kept under the {SELECTIONS['primary']}; "
+                f"square: the step kept under {SELECTIONS['alt']}.",
+    "prefix_length": "Score vs prefix length (the paper's Figure 4).",
+    "init": "Score per prefix initialization, random first (the paper's Figure 5; its n = 100 setting is Figure 8): "
+            f"solid bars: the {SELECTIONS['primary']}; hatched: {SELECTIONS['alt']}; mean ± std over the runs.",
+}
+
+
+def caption_of(path) -> str:
+    """The caption of a figure file (lowdata_e2e.png -> CAPTIONS["lowdata"])."""
+    stem = Path(path).stem
+    return CAPTIONS.get(stem) or CAPTIONS[stem.rsplit("_", 1)[0]]
 
 
 def add_arguments(p):

@@ -17,6 +17,7 @@ from . import params as P
 from .aggregate import grid_of
 from .errors import InputError
 from .files import atomic_open
+from .plot import caption_of
 from .registry import describe
 from .report import checklist, claims, numbers
 from .report.runs import load
@@ -149,6 +150,18 @@ def numbers_section(table) -> list:
     return lines
 
 
+def figures(grid, done) -> list:
+    """The preset's figures with their captions, once every run is in (the plot stage draws them then; the report
+    sits beside plots/)."""
+    if done < len(grid.runs) or not grid.plots:
+        return []
+    lines = ["The figures of these runs (results/" + grid.preset + "/plots, drawn by the plot stage):", ""]
+    for path in grid.plots:
+        rel = Path(path).relative_to(grid.results)
+        lines += [f"![{rel.stem}]({rel.as_posix()})", "", f"*{caption_of(path)}*", ""]
+    return lines
+
+
 def render(preset, grid, runs, ledger, table, protocol_rows, releases) -> str:
     models = sorted({(ds, describe(grid.settings["datasets"][ds]["model"])) for ds in {r.dataset for r in
                                                                                        grid.runs.values()}})
@@ -178,6 +191,7 @@ def render(preset, grid, runs, ledger, table, protocol_rows, releases) -> str:
              f"Figures under results/{preset}/plots are redrawn by the plot stage once every run of the preset has "
              "finished; until then the files there are those of the last complete grid, if any.", "",
              *claims_section(ledger), "",
+             *figures(grid, done),
              "## The paper's numbers beside ours", "",
              "Every number of the paper's results tables (docs/paper_results.yaml), matched to the runs of the same "
              "experiment, dataset, method and set, authors' selection rule, on the paper's scale "

@@ -19,6 +19,7 @@ import yaml
 from .. import params as P
 from ..data.splits import lowdata
 from ..errors import InputError
+from ..plot import caption_of
 from ..registry import describe
 from ..run_folder import cpu_label, decoded, finished, machine
 from ..verdict import MIN_PAIRS, paired_t
@@ -205,13 +206,9 @@ def render(root: Path) -> str:
         w(f"The figures (results/{PRESET}/plots/lowdata_e2e.png, training_e2e.png) are drawn when every run is in; "
           "the files there now show the earlier protocol's grid, so they are not shown here.\n")
     else:
-        for name, caption in (
-                ("lowdata_e2e", "The low-data curve (the paper's Figure 3 on this proxy): mean ± std per size, a "
-                                "row of panels per selection rule, each from that rule's decodes."),
-                ("training_e2e", f"Train and dev loss of every low-data run; the ring marks the step the "
-                                 f"{RULES['primary']} kept, the square the step {RULES['alt']} kept.")):
+        for name in ("lowdata_e2e", "training_e2e"):
             if (root / "results" / PRESET / "plots" / f"{name}.png").is_file():
-                w(f"![{caption}](../results/{PRESET}/plots/{name}.png)\n\n*{caption}*\n")
+                w(f"![{name}](../results/{PRESET}/plots/{name}.png)\n\n*{caption_of(name)}*\n")
 
     w("## The paper's claims on this proxy\n")
     w(f"Rule: runs are paired by training subsample and seed; a claim 'A beats B' at one size gets a verdict once "
