@@ -51,7 +51,7 @@ def test_times_name_the_cpu_of_each_run_and_sum_per_cpu():
 
     from prefixtune.report import checklist
     from prefixtune.report import results_doc as md
-    from prefixtune.run_folder import cpu_label
+    from prefixtune.run_folder import cpu_label, machine
 
     xeon = {"cpu": "Intel(R) Xeon(R) Processor", "cpu_flags": ["avx2", "avx512f", "avx512_bf16", "amx_bf16"]}
     epyc = {"cpu": "AMD EPYC", "cpu_flags": ["avx2"]}
@@ -59,6 +59,8 @@ def test_times_name_the_cpu_of_each_run_and_sum_per_cpu():
         "Intel(R) Xeon(R) Processor (amx_bf16)", "AMD EPYC (avx2)", "not recorded")
     zen3 = {**epyc, "cpu_family": 25, "cpu_model": 1}  # recorded since: one model name, several generations
     assert cpu_label(zen3) == "AMD EPYC (avx2; family 25 model 1)"
+    recorded = REPO / "runs/cpu/e2e/prefix/n200-s2-seed0-p6-table2text/method"  # trained with the record
+    assert cpu_label(machine(recorded)) == "AMD EPYC (avx2; family 25 model 1)"
 
     def row(run, sel, where, train, decode):
         return {"run": run, "method": "prefix", "size": 100, "sample": 0, "seed": 0, "selection": sel,

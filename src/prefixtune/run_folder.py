@@ -60,7 +60,8 @@ def machine(output) -> dict:
     if not path.is_file():
         return {}
     rec = read_json(path)
-    return {k: rec[k] for k in ("host", "cpu", "cpu_flags", "cores", "python", "torch", "transformers") if k in rec}
+    return {k: rec[k] for k in ("host", "cpu", "cpu_family", "cpu_model", "cpu_flags", "cores", "python", "torch",
+                                "transformers") if k in rec}
 
 
 def cpu_label(where: dict) -> str:
