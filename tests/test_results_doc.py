@@ -107,6 +107,10 @@ def test_the_doc_says_when_the_selection_rules_put_a_claim_on_opposite_sides_of_
     assert ("part most on finetune at n = 50 (budget 100 steps): the authors' rule (dev loss every 50 steps) kept "
             "step(s) 50, 50, at a mean dev loss of 2.50 per target token and BLEU ×100 55.00; every tenth of the "
             "budget kept step(s) 10, 10, at 1.60 and 55.00 (means over 2 runs)") in out[0]
+    assert "once every pair is in" in out[0]
+    out = []
+    md.rules_disagree(out.append, runs(0.50), complete=True)
+    assert "With every pair in, the sign of the mean depends on the selection rule" in out[0]
     out = []
     md.rules_disagree(out.append, runs(0.58))
     assert out == []

@@ -228,26 +228,32 @@ def render(root: Path) -> str:
     for sel, rule in RULES.items():
         w(f"### Selection: {rule}\n")
         claims(runs[runs["selection"] == sel], w, words, grid=grid)
-    rules_disagree(w, runs)
+    rules_disagree(w, runs, complete=n_done == len(grid.runs))
 
     times(w, every, inits["all_done"])
     earlier(w, root, model, words)
     return "\n".join(out)
 
 
-def rules_disagree(w, runs):
+def rules_disagree(w, runs, complete=False):
     """A sentence wherever the two selection rules put a claim's mean difference over all sizes on opposite sides of
-    0: the reader should not take either rule's sign as the proxy's answer."""
+    0: the reader should not take either rule's sign as the proxy's answer. `complete`: every run of the grid is
+    in, so the verdicts above are final."""
     how = {"primary": "the " + RULES["primary"], "alt": "selection " + RULES["alt"]}
     for a, b, _ in CLAIMS:
         means = {sel: gaps(runs[runs["selection"] == sel], a, b) for sel in RULES}
         signs = {math.copysign(1, d.mean()) for d in means.values() if len(d) and d.mean() != 0}
         if all(len(d) for d in means.values()) and signs == {1.0, -1.0}:
+            then = ("With every pair in, the sign of the mean depends on the selection rule, that is on how often "
+                    "the dev loss is looked at; the verdicts above say whether either rule's difference is beyond "
+                    "noise. Read both, not one of them."
+                    if complete else
+                    "On the pairs in so far, the sign depends on the selection rule; whether that is an effect of "
+                    "the rule or the noise of one kept checkpoint per run is for the verdicts to say once every pair "
+                    "is in. Read each rule's verdict, not one of them.")
             w(f"**The rules disagree on {a} − {b}:** over all sizes and the pairs finished, its mean (BLEU ×100) is "
               + " and ".join(f"{d.mean():+.2f} over {len(d)} pairs with {how[sel]}" for sel, d in means.items())
-              + ". On the pairs in so far, the sign depends on the selection rule; whether that is an effect of the "
-              "rule or the noise of one kept checkpoint per run is for the verdicts to say once every pair is in. "
-              "Read each rule's verdict, not one of them." + parted(runs) + "\n")
+              + f". {then}" + parted(runs) + "\n")
 
 
 def parted(runs) -> str:
