@@ -154,3 +154,9 @@ def test_figures_show_each_selection_rule(tmp_path, monkeypatch):
     training = figs["training_e2e.png"]
     kept = {m: line.get_xdata()[0] for line in training.axes[0].lines for m in [line.get_marker()] if m in "os"}
     assert kept == {"o": 20, "s": 10} and "square = every tenth of the budget" in training._suptitle.get_text()
+
+
+def test_a_figure_of_a_dataset_with_an_underscore_in_its_name_has_its_kinds_caption():
+    assert plot.caption_of("results/toy/plots/lowdata_my_data.png") == plot.CAPTIONS["lowdata"]
+    assert plot.caption_of("training_e2e.png") == plot.CAPTIONS["training"]
+    assert plot.caption_of("prefix_length.png") == plot.CAPTIONS["prefix_length"]

@@ -49,9 +49,10 @@ CAPTIONS = {  # what each figure shows, for the reports that embed it (reproduce
 
 
 def caption_of(path) -> str:
-    """The caption of a figure file (lowdata_e2e.png -> CAPTIONS["lowdata"])."""
+    """The caption of a figure file: its name, or its kind before `_<dataset>` (lowdata_e2e.png, and
+    lowdata_my_data.png for a dataset named my_data -> CAPTIONS["lowdata"])."""
     stem = Path(path).stem
-    return CAPTIONS.get(stem) or CAPTIONS[stem.rsplit("_", 1)[0]]
+    return next(text for kind, text in CAPTIONS.items() if stem == kind or stem.startswith(f"{kind}_"))
 
 
 def add_arguments(p):
@@ -251,11 +252,11 @@ def plot_init(df, path):
     width = 0.8 / len(rules)
     fig, axes = plt.subplots(1, len(groups), squeeze=False,
                              figsize=(max(5.2, 0.7 * len(rules) * sub["init"].nunique() + 2) * len(groups), 4))
+    by_rule = {rule: main_test(cells, rule) for rule in rules}
     for ax, ((ds, method, size), g) in zip(axes[0], groups):
         m = metrics_of(g)[0]
         inits = sorted(dict.fromkeys(g["init"]), key=lambda i: i != "random")  # random first
-        for k, rule in enumerate(rules):  # one bar per rule and init, the authors' rule solid, the second hatched
-            r = main_test(cells, rule)
+        for k, r in enumerate(by_rule.values()):  # a bar per rule and init: the authors' solid, the second hatched
             r = r[(r["dataset"] == ds) & (r["method"] == method) & (r["size"] == size)].set_index("init")
             y, err, ylabel = scaled(r.loc[inits], m)
             ax.bar([i + (k - (len(rules) - 1) / 2) * width for i in range(len(inits))], y, width=width, yerr=err,

@@ -141,7 +141,8 @@ def rows_of(root: Path):
 
 def models(root: Path, preset: str) -> list:
     """The exact models a preset's runs use (registry.describe of params.yaml's model names)."""
-    return sorted({describe(r.settings["model"]) for r in P.build(root / "params.yaml", {"preset": preset}).runs.values()})
+    grid = P.build(root / "params.yaml", {"preset": preset})
+    return sorted({describe(r.settings["model"]) for r in grid.runs.values()})
 
 
 def render(root: Path) -> tuple[str, int]:
